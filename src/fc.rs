@@ -1,0 +1,253 @@
+//! The FC custom-runtime contract (research/fc-runtime.md §1): an HTTP server on
+//! `0.0.0.0:$FC_CUSTOM_LISTEN_PORT` (else `$FC_SERVER_PORT`, else 9000) with
+//! `POST /invoke`, `POST /initialize`, `GET /pre-stop` and `GET /pre-freeze`.
+//!
+//! Success is `200` with the JSON summary. Failure is `404` with `x-fc-status: 404` and
+//! `{"errorType", "errorMessage"}`, which FC reports as a function error, so the SLS trigger
+//! retries the range. Each invocation prints `FC Invoke Start RequestId: …` and
+//! `FC Invoke End RequestId: …` on stdout, with one error line between them on failure.
+
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use tokio::time::Instant;
+
+use crate::config::Settings;
+use crate::secret::Secret;
+use crate::ship::{self, Invocation};
+use crate::sls::Credentials;
+use crate::trigger::Event;
+
+/// Largest event body accepted; an SLS trigger event is well under 1 KiB.
+pub const MAX_EVENT_BYTES: usize = 1024 * 1024;
+/// Function timeout assumed when FC sends no `x-fc-function-timeout`.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// What every request shares: settings and the process's HTTP client.
+#[derive(Clone)]
+pub struct App {
+    pub settings: Arc<Settings>,
+    pub http: reqwest::Client,
+}
+
+/// The runtime's routes.
+pub fn router(app: App) -> Router {
+    Router::new()
+        .route("/invoke", post(invoke))
+        .route("/initialize", post(initialize))
+        .route("/pre-stop", get(lifecycle))
+        .route("/pre-freeze", get(lifecycle))
+        .with_state(app)
+}
+
+/// The port to listen on: `FC_CUSTOM_LISTEN_PORT`, else `FC_SERVER_PORT`, else 9000.
+pub fn listen_port(get: impl Fn(&str) -> Option<String>) -> Result<u16, String> {
+    for var in ["FC_CUSTOM_LISTEN_PORT", "FC_SERVER_PORT"] {
+        if let Some(v) = get(var).filter(|v| !v.trim().is_empty()) {
+            return v
+                .trim()
+                .parse::<u16>()
+                .map_err(|_| format!("{var}: {v:?} is not a port number"));
+        }
+    }
+    Ok(9000)
+}
+
+/// Prints one line on stdout and flushes it (FC cuts logs on these lines).
+pub fn say(line: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+}
+
+fn request_id(headers: &HeaderMap) -> String {
+    header(headers, "x-fc-request-id")
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("local-{:016x}", crate::jitter()))
+}
+
+/// Credentials from the `x-fc-*` headers, else the `ALIBABA_CLOUD_*` environment variables.
+pub fn credentials(
+    headers: &HeaderMap,
+    env: impl Fn(&str) -> Option<String>,
+) -> Option<Credentials> {
+    let from_headers = header(headers, "x-fc-access-key-id").and_then(|id| {
+        header(headers, "x-fc-access-key-secret").map(|secret| Credentials {
+            access_key_id: id.to_string(),
+            access_key_secret: Secret::new(secret),
+            security_token: header(headers, "x-fc-security-token").map(Secret::new),
+        })
+    });
+    from_headers.or_else(|| {
+        let get = |k: &str| {
+            env(k)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        Some(Credentials {
+            access_key_id: get("ALIBABA_CLOUD_ACCESS_KEY_ID")?,
+            access_key_secret: Secret::new(get("ALIBABA_CLOUD_ACCESS_KEY_SECRET")?),
+            security_token: get("ALIBABA_CLOUD_SECURITY_TOKEN").map(Secret::new),
+        })
+    })
+}
+
+/// The function timeout from `x-fc-function-timeout` (seconds).
+fn function_timeout(headers: &HeaderMap) -> Duration {
+    header(headers, "x-fc-function-timeout")
+        .and_then(|v| v.parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s > 0.0 && *s <= 86_400.0)
+        .map(Duration::from_secs_f64)
+        .unwrap_or(DEFAULT_TIMEOUT)
+}
+
+/// A failed invocation as FC wants it: 404, `x-fc-status: 404`, JSON error body.
+pub fn failure(error_type: &str, message: &str) -> Response {
+    let body = serde_json::json!({"errorType": error_type, "errorMessage": message});
+    let mut resp = (StatusCode::NOT_FOUND, axum::Json(body)).into_response();
+    resp.headers_mut()
+        .insert("x-fc-status", HeaderValue::from_static("404"));
+    resp
+}
+
+async fn invoke(State(app): State<App>, headers: HeaderMap, body: Body) -> Response {
+    let start = Instant::now();
+    let id = request_id(&headers);
+    say(&format!("FC Invoke Start RequestId: {id}"));
+    let response = match handle(&app, &headers, body, &id, start).await {
+        Ok(summary) => {
+            say(&format!(
+                "INFO RequestId: {id} shipped: {}",
+                serde_json::to_string(&summary).unwrap_or_default()
+            ));
+            (StatusCode::OK, axum::Json(summary)).into_response()
+        }
+        Err((error_type, message)) => {
+            say(&format!("ERROR RequestId: {id} {error_type}: {message}"));
+            failure(error_type, &message)
+        }
+    };
+    say(&format!("FC Invoke End RequestId: {id}"));
+    response
+}
+
+async fn handle(
+    app: &App,
+    headers: &HeaderMap,
+    body: Body,
+    id: &str,
+    start: Instant,
+) -> Result<ship::Summary, (&'static str, String)> {
+    let bytes: Bytes = axum::body::to_bytes(body, MAX_EVENT_BYTES)
+        .await
+        .map_err(|_| {
+            (
+                "InvalidEvent",
+                format!("the event body could not be read or is over {MAX_EVENT_BYTES} bytes"),
+            )
+        })?;
+    let event = Event::parse(&bytes).map_err(|e| ("InvalidEvent", e.to_string()))?;
+    let credentials = credentials(headers, |k| std::env::var(k).ok()).ok_or((
+        "MissingCredentials",
+        "no SLS credentials: give the function a role (FC then sends x-fc-access-key-id, \
+         x-fc-access-key-secret and x-fc-security-token) or set ALIBABA_CLOUD_ACCESS_KEY_ID \
+         and ALIBABA_CLOUD_ACCESS_KEY_SECRET"
+            .to_string(),
+    ))?;
+    let inv = Invocation {
+        request_id: id.to_string(),
+        event,
+        credentials,
+        deadline: ship::deadline(start, function_timeout(headers)),
+    };
+    ship::run(&inv, &app.settings, &app.http)
+        .await
+        .map_err(|e| (e.error_type(), e.message))
+}
+
+async fn initialize(headers: HeaderMap) -> StatusCode {
+    let id = request_id(&headers);
+    say(&format!("FC Initialize Start RequestId: {id}"));
+    say(&format!("FC Initialize End RequestId: {id}"));
+    StatusCode::OK
+}
+
+async fn lifecycle() -> StatusCode {
+    StatusCode::OK
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn listen_port_order() {
+        assert_eq!(listen_port(env(&[])), Ok(9000));
+        assert_eq!(listen_port(env(&[("FC_SERVER_PORT", "9001")])), Ok(9001));
+        assert_eq!(
+            listen_port(env(&[
+                ("FC_SERVER_PORT", "9001"),
+                ("FC_CUSTOM_LISTEN_PORT", "9002")
+            ])),
+            Ok(9002)
+        );
+        assert!(listen_port(env(&[("FC_CUSTOM_LISTEN_PORT", "x")])).is_err());
+    }
+
+    #[test]
+    fn credentials_prefer_headers_then_env() {
+        let mut h = HeaderMap::new();
+        let e = env(&[
+            ("ALIBABA_CLOUD_ACCESS_KEY_ID", "env-id"),
+            ("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "env-secret"),
+        ]);
+        let c = credentials(&h, &e).unwrap();
+        assert_eq!(c.access_key_id, "env-id");
+        assert!(c.security_token.is_none());
+        h.insert("x-fc-access-key-id", HeaderValue::from_static("STS.h"));
+        h.insert(
+            "x-fc-access-key-secret",
+            HeaderValue::from_static("h-secret"),
+        );
+        h.insert("x-fc-security-token", HeaderValue::from_static("h-token"));
+        let c = credentials(&h, &e).unwrap();
+        assert_eq!(c.access_key_id, "STS.h");
+        assert_eq!(c.access_key_secret.expose(), "h-secret");
+        assert_eq!(c.security_token.unwrap().expose(), "h-token");
+        assert!(credentials(&HeaderMap::new(), env(&[])).is_none());
+    }
+
+    #[test]
+    fn timeout_header() {
+        let mut h = HeaderMap::new();
+        assert_eq!(function_timeout(&h), DEFAULT_TIMEOUT);
+        h.insert("x-fc-function-timeout", HeaderValue::from_static("3"));
+        assert_eq!(function_timeout(&h), Duration::from_secs(3));
+        h.insert("x-fc-function-timeout", HeaderValue::from_static("-1"));
+        assert_eq!(function_timeout(&h), DEFAULT_TIMEOUT);
+    }
+}

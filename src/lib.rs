@@ -1,0 +1,51 @@
+//! sls-syslog: a Function Compute custom runtime that ships one SLS shard's cursor range to a
+//! SIEM over syslog.
+//!
+//! Module map, in data-path order:
+//! - [`fc`]: the custom-runtime HTTP contract (`/invoke`, `/initialize`, `/pre-stop`, …);
+//! - [`trigger`]: the SLS trigger event;
+//! - [`sls`]: the hand-written SLS client (endpoint, signing, LZ4, protobuf, PullLogs);
+//! - [`record`]: LogGroup → flat records, in the official SDK's order;
+//! - [`syslog`]: RFC 5424 header, `kv` body, framing and TCP/UDP transport;
+//! - [`ship`]: the pipeline of one invocation and its delivery rule;
+//! - [`config`]: every environment variable, validated in one place;
+//! - [`devkit`]: the local SLS test server, a tiny receiver and the demo (no cloud account).
+
+pub mod config;
+pub mod devkit;
+pub mod fc;
+pub mod record;
+pub mod secret;
+pub mod ship;
+pub mod sls;
+pub mod syslog;
+pub mod time;
+pub mod trigger;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// A cheap, non-cryptographic random number for retry jitter (xorshift over the clock and a
+/// counter).
+pub(crate) fn jitter() -> u64 {
+    static COUNTER: AtomicU64 = AtomicU64::new(0x9E37_79B9_7F4A_7C15);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos() as u64)
+        .unwrap_or(0);
+    let mut x = COUNTER.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed) ^ nanos;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    x
+}
+
+/// The process-wide HTTP client for SLS: one connection pool and one TLS configuration
+/// (rustls with the ring provider, verifying `https://` endpoints against the system's roots).
+pub fn http_client() -> Result<reqwest::Client, String> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .connect_timeout(std::time::Duration::from_secs(10))
+        .pool_idle_timeout(std::time::Duration::from_secs(50))
+        .build()
+        .map_err(|e| format!("cannot build the HTTP client: {e}"))
+}

@@ -1,0 +1,309 @@
+//! The pipeline of one invocation: pull the shard range from SLS, flatten, format, frame and
+//! send every log, and report what was done.
+//!
+//! Pulling batch n+1 overlaps with formatting and sending batch n through a bounded channel,
+//! so memory stays flat. Logs are sent in cursor order. The delivery rule: the invocation
+//! succeeds only when every log of the range was written to the receiver and flushed.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::config::Settings;
+use crate::record;
+use crate::sls::{self, proto, Credentials, Pull, SlsError};
+use crate::syslog::{body, Batch, Framing, Protocol, Rfc5424, SendError, Sender};
+use crate::trigger::Event;
+
+/// Everything one invocation needs.
+#[derive(Debug)]
+pub struct Invocation {
+    pub request_id: String,
+    pub event: Event,
+    pub credentials: Credentials,
+    /// When the work must be finished (a margin before the function timeout).
+    pub deadline: Instant,
+}
+
+/// What an invocation did, returned as the `/invoke` result.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct Summary {
+    pub request_id: String,
+    pub project: String,
+    pub logstore: String,
+    pub shard: u32,
+    pub begin_cursor: String,
+    pub end_cursor: String,
+    /// PullLogs calls that succeeded.
+    pub pulls: u64,
+    pub log_groups: u64,
+    pub logs: u64,
+    /// Response bytes received from SLS (compressed).
+    pub bytes_pulled: u64,
+    /// The same, decompressed.
+    pub bytes_decoded: u64,
+    pub frames_sent: u64,
+    pub bytes_sent: u64,
+    /// Failed PullLogs attempts that were retried.
+    pub pull_retries: u64,
+    pub duration_ms: u64,
+}
+
+/// Where the pipeline failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    Pull,
+    Decode,
+    Send,
+}
+
+/// A failed invocation: the stage and a message that says what to look at.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct ShipError {
+    pub stage: Stage,
+    pub message: String,
+}
+
+impl ShipError {
+    /// The `errorType` of the FC error body.
+    pub fn error_type(&self) -> &'static str {
+        match self.stage {
+            Stage::Pull => "PullError",
+            Stage::Decode => "DecodeError",
+            Stage::Send => "SendError",
+        }
+    }
+
+    fn pull(e: SlsError) -> ShipError {
+        let stage = match e {
+            SlsError::BadResponse { .. } => Stage::Decode,
+            _ => Stage::Pull,
+        };
+        ShipError {
+            stage,
+            message: e.to_string(),
+        }
+    }
+
+    fn send(e: SendError) -> ShipError {
+        ShipError {
+            stage: Stage::Send,
+            message: e.to_string(),
+        }
+    }
+}
+
+/// Pull results in flight between the puller and the sender.
+const QUEUE_DEPTH: usize = 2;
+
+/// Ships `inv`'s range with `settings`; `http` is the process's shared HTTP client.
+pub async fn run(
+    inv: &Invocation,
+    settings: &Settings,
+    http: &reqwest::Client,
+) -> Result<Summary, ShipError> {
+    let started = Instant::now();
+    let ev = &inv.event;
+    let mut summary = Summary {
+        request_id: inv.request_id.clone(),
+        project: ev.project.clone(),
+        logstore: ev.logstore.clone(),
+        shard: ev.shard,
+        begin_cursor: ev.begin_cursor.clone(),
+        end_cursor: ev.end_cursor.clone(),
+        ..Summary::default()
+    };
+    if ev.begin_cursor != ev.end_cursor {
+        let client = sls::Client::new(
+            http.clone(),
+            &ev.endpoint,
+            &ev.project,
+            inv.credentials.clone(),
+        )
+        .map_err(ShipError::pull)?;
+        let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
+        let puller = tokio::spawn(pull_range(
+            Arc::new(client),
+            ev.logstore.clone(),
+            ev.shard,
+            ev.begin_cursor.clone(),
+            ev.end_cursor.clone(),
+            settings.pull_count,
+            inv.deadline,
+            tx,
+        ));
+        let result = send_all(rx, settings, inv.deadline, &mut summary).await;
+        puller.abort();
+        result?;
+    }
+    summary.duration_ms = started.elapsed().as_millis() as u64;
+    Ok(summary)
+}
+
+/// Pulls `[cursor, end)` batch by batch into `tx` until the next cursor is `end`.
+#[allow(clippy::too_many_arguments)]
+async fn pull_range(
+    client: Arc<sls::Client>,
+    logstore: String,
+    shard: u32,
+    mut cursor: String,
+    end: String,
+    count: u32,
+    deadline: Instant,
+    tx: mpsc::Sender<Result<Pull, SlsError>>,
+) {
+    loop {
+        let deadline_std = deadline.into_std();
+        let result = client
+            .pull_logs(&logstore, shard, &cursor, &end, count, deadline_std)
+            .await;
+        let pull = match result {
+            Ok(p) => p,
+            Err(e) => {
+                let _ = tx.send(Err(e)).await;
+                return;
+            }
+        };
+        let next = pull.next_cursor.clone();
+        if tx.send(Ok(pull)).await.is_err() {
+            return;
+        }
+        if next == end {
+            return;
+        }
+        if next == cursor {
+            let _ = tx
+                .send(Err(SlsError::BadResponse {
+                    reason: format!(
+                        "the cursor did not advance ({cursor}) before reaching the end cursor {end}"
+                    ),
+                    request_id: "-".into(),
+                }))
+                .await;
+            return;
+        }
+        cursor = next;
+    }
+}
+
+/// Formats and sends every pulled batch; connects on the first log.
+async fn send_all(
+    mut rx: mpsc::Receiver<Result<Pull, SlsError>>,
+    settings: &Settings,
+    deadline: Instant,
+    summary: &mut Summary,
+) -> Result<(), ShipError> {
+    let header = Rfc5424::new(
+        settings.facility,
+        settings.severity,
+        &settings.hostname,
+        &settings.app_name,
+    );
+    let framing: Option<Framing> = match settings.protocol {
+        Protocol::Tcp => Some(settings.framing),
+        Protocol::Udp => None,
+    };
+    let mut sender: Option<Sender> = None;
+    let mut batch = Batch::default();
+    let mut msg = Vec::with_capacity(4096);
+
+    while let Some(item) = rx.recv().await {
+        let pull = item.map_err(ShipError::pull)?;
+        summary.pulls += 1;
+        summary.pull_retries += u64::from(pull.retries);
+        summary.bytes_pulled += pull.wire_bytes as u64;
+        summary.bytes_decoded += pull.body.len() as u64;
+        if pull.body.is_empty() {
+            if pull.group_count != 0 {
+                return Err(decode_error(format!(
+                    "x-log-count says {} log groups but the body is empty",
+                    pull.group_count
+                )));
+            }
+            continue;
+        }
+        let list = proto::decode(pull.body)
+            .map_err(|e| decode_error(format!("the PullLogs body is not a LogGroupList: {e}")))?;
+        if list.log_groups.len() != pull.group_count {
+            return Err(decode_error(format!(
+                "x-log-count says {} log groups but the body has {}",
+                pull.group_count,
+                list.log_groups.len()
+            )));
+        }
+        batch.clear();
+        let mut logs = 0u64;
+        for group in &list.log_groups {
+            record::for_each::<()>(group, |r| {
+                msg.clear();
+                header.write(&mut msg, r.time, r.time_ns);
+                body::write_kv(&mut msg, r);
+                batch.push(framing, &msg);
+                logs += 1;
+                Ok(())
+            })
+            .unwrap_or(());
+        }
+        summary.log_groups += list.log_groups.len() as u64;
+        summary.logs += logs;
+        if batch.is_empty() {
+            continue;
+        }
+        let sender = match &mut sender {
+            Some(s) => s,
+            None => sender.insert(
+                Sender::connect(&settings.host, settings.port, settings.protocol, deadline)
+                    .await
+                    .map_err(ShipError::send)?,
+            ),
+        };
+        sender
+            .send_batch(&batch, deadline)
+            .await
+            .map_err(ShipError::send)?;
+        summary.frames_sent += batch.len() as u64;
+        summary.bytes_sent += batch.buf.len() as u64;
+    }
+    if let Some(sender) = sender {
+        sender.finish(deadline).await.map_err(ShipError::send)?;
+    }
+    Ok(())
+}
+
+fn decode_error(message: String) -> ShipError {
+    ShipError {
+        stage: Stage::Decode,
+        message,
+    }
+}
+
+/// The deadline for a function timeout of `timeout` starting at `start`: a margin before it,
+/// 5% of the timeout, at least 200 ms and at most 2 s, so that the failure is reported by us
+/// and not by the platform killing the request.
+pub fn deadline(start: Instant, timeout: Duration) -> Instant {
+    let margin = (timeout / 20).clamp(Duration::from_millis(200), Duration::from_secs(2));
+    start + timeout.saturating_sub(margin)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deadline_keeps_a_margin() {
+        let t0 = Instant::now();
+        assert_eq!(
+            deadline(t0, Duration::from_secs(60)) - t0,
+            Duration::from_secs(58)
+        );
+        assert_eq!(
+            deadline(t0, Duration::from_secs(3)) - t0,
+            Duration::from_millis(2800)
+        );
+        assert_eq!(deadline(t0, Duration::ZERO), t0);
+    }
+}

@@ -1,0 +1,436 @@
+//! PullLogs: one signed GET per batch, with bounded, jittered retries.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use reqwest::header::{HeaderMap, HeaderValue};
+
+use super::codec;
+use super::endpoint::Endpoint;
+use super::sign;
+use crate::secret::Secret;
+use crate::time::Utc;
+
+/// Access key and, for STS, the security token.
+#[derive(Clone, Debug)]
+pub struct Credentials {
+    pub access_key_id: String,
+    pub access_key_secret: Secret,
+    pub security_token: Option<Secret>,
+}
+
+/// What a PullLogs call returns.
+#[derive(Debug)]
+pub struct Pull {
+    /// `x-log-cursor`: where the next pull starts.
+    pub next_cursor: String,
+    /// `x-log-count`: log groups in the body.
+    pub group_count: usize,
+    /// The decompressed `LogGroupList` bytes.
+    pub body: Bytes,
+    /// Bytes received on the wire (compressed).
+    pub wire_bytes: usize,
+    /// Attempts that failed and were retried before this one succeeded.
+    pub retries: u32,
+}
+
+/// A failed SLS call.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SlsError {
+    /// SLS answered with an error document.
+    #[error("SLS answered HTTP {status} {code}: {message} (request id {request_id})")]
+    Server {
+        status: u16,
+        code: String,
+        message: String,
+        request_id: String,
+    },
+    /// The request did not get an answer.
+    #[error("cannot reach SLS: {0}")]
+    Network(String),
+    /// A 200 answer that is not a valid PullLogs response.
+    #[error("invalid PullLogs response (request id {request_id}): {reason}")]
+    BadResponse { reason: String, request_id: String },
+    /// Retries stopped because the invocation deadline would pass.
+    #[error("{last}; gave up after {attempts} attempts to finish before the function timeout")]
+    Deadline { attempts: u32, last: Box<SlsError> },
+}
+
+impl SlsError {
+    /// Worth trying again: network errors, 5xx, and read-quota 403s.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            SlsError::Network(_) => true,
+            SlsError::Server { status, code, .. } => {
+                *status >= 500
+                    || matches!(
+                        code.as_str(),
+                        "ReadQuotaExceed"
+                            | "ShardReadQuotaExceed"
+                            | "ServerBusy"
+                            | "InternalServerError"
+                            | "RequestTimeout"
+                    )
+            }
+            SlsError::BadResponse { .. } | SlsError::Deadline { .. } => false,
+        }
+    }
+}
+
+/// A client for one project at one endpoint.
+pub struct Client {
+    http: reqwest::Client,
+    base_url: String,
+    host_header: HeaderValue,
+    credentials: Credentials,
+    user_agent: HeaderValue,
+}
+
+/// Upper bound on attempts of one call, whatever the deadline.
+const MAX_ATTEMPTS: u32 = 12;
+/// First retry pause; doubles each time up to [`MAX_BACKOFF`], with jitter.
+const FIRST_BACKOFF: Duration = Duration::from_millis(300);
+const MAX_BACKOFF: Duration = Duration::from_secs(8);
+
+impl Client {
+    /// `http` is shared by the whole process (connection pool, TLS configuration).
+    pub fn new(
+        http: reqwest::Client,
+        endpoint: &Endpoint,
+        project: &str,
+        credentials: Credentials,
+    ) -> Result<Client, SlsError> {
+        let host_header = HeaderValue::from_str(&endpoint.host_header(project)).map_err(|_| {
+            SlsError::Network(format!("project name {project:?} is not a valid host name"))
+        })?;
+        Ok(Client {
+            http,
+            base_url: endpoint.base_url(project),
+            host_header,
+            credentials,
+            user_agent: HeaderValue::from_static(concat!("sls-syslog/", env!("CARGO_PKG_VERSION"))),
+        })
+    }
+
+    /// Pulls up to `count` log groups from `cursor` towards `end_cursor`, retrying what is
+    /// retryable until `deadline`.
+    pub async fn pull_logs(
+        &self,
+        logstore: &str,
+        shard: u32,
+        cursor: &str,
+        end_cursor: &str,
+        count: u32,
+        deadline: Instant,
+    ) -> Result<Pull, SlsError> {
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            let result = if remaining.is_zero() {
+                Err(SlsError::Network(
+                    "no time left before the function timeout".into(),
+                ))
+            } else {
+                self.pull_once(logstore, shard, cursor, end_cursor, count, remaining)
+                    .await
+            };
+            match result {
+                Ok(mut pull) => {
+                    pull.retries = attempt - 1;
+                    return Ok(pull);
+                }
+                Err(e) if e.is_retryable() => {
+                    let pause = backoff(attempt);
+                    let give_up = attempt >= MAX_ATTEMPTS
+                        || Instant::now() + pause + Duration::from_millis(500) >= deadline;
+                    if give_up {
+                        return Err(SlsError::Deadline {
+                            attempts: attempt,
+                            last: Box::new(e),
+                        });
+                    }
+                    tokio::time::sleep(pause).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    async fn pull_once(
+        &self,
+        logstore: &str,
+        shard: u32,
+        cursor: &str,
+        end_cursor: &str,
+        count: u32,
+        timeout: Duration,
+    ) -> Result<Pull, SlsError> {
+        let path = format!("/logstores/{}/shards/{shard}", encode(logstore));
+        let count = count.to_string();
+        let params: [(&str, &str); 4] = [
+            ("type", "log"),
+            ("cursor", cursor),
+            ("count", &count),
+            ("end_cursor", end_cursor),
+        ];
+        let mut url = String::with_capacity(self.base_url.len() + path.len() + 128);
+        url.push_str(&self.base_url);
+        url.push_str(&path);
+        for (i, (k, v)) in params.iter().enumerate() {
+            url.push(if i == 0 { '?' } else { '&' });
+            url.push_str(k);
+            url.push('=');
+            url.push_str(&encode(v));
+        }
+
+        let date = Utc::now().http_date();
+        let token = self
+            .credentials
+            .security_token
+            .as_ref()
+            .filter(|t| !t.is_empty());
+        let mut signed: Vec<(&str, &str)> = vec![
+            ("x-log-apiversion", "0.6.0"),
+            ("x-log-bodyrawsize", "0"),
+            ("x-log-signaturemethod", "hmac-sha1"),
+        ];
+        if let Some(t) = token {
+            signed.push(("x-acs-security-token", t.expose()));
+        }
+        let authorization = sign::authorization(
+            &self.credentials.access_key_id,
+            self.credentials.access_key_secret.expose(),
+            &sign::Request {
+                method: "GET",
+                content_md5: "",
+                content_type: "",
+                date: &date,
+                headers: &signed,
+                path: &path,
+                params: &params,
+            },
+        );
+
+        let mut headers = HeaderMap::with_capacity(12);
+        headers.insert(reqwest::header::HOST, self.host_header.clone());
+        headers.insert(reqwest::header::USER_AGENT, self.user_agent.clone());
+        headers.insert(
+            reqwest::header::ACCEPT,
+            HeaderValue::from_static("application/x-protobuf"),
+        );
+        headers.insert(
+            reqwest::header::ACCEPT_ENCODING,
+            HeaderValue::from_static("lz4"),
+        );
+        headers.insert(reqwest::header::DATE, header_value(&date)?);
+        for (k, v) in &signed {
+            let mut value = header_value(v)?;
+            if k.starts_with("x-acs-") {
+                value.set_sensitive(true);
+            }
+            headers.insert(*k, value);
+        }
+        let mut auth = header_value(&authorization)?;
+        auth.set_sensitive(true);
+        headers.insert(reqwest::header::AUTHORIZATION, auth);
+
+        let response = self
+            .http
+            .get(&url)
+            .headers(headers)
+            .timeout(timeout)
+            .send()
+            .await
+            .map_err(network_error)?;
+        let status = response.status().as_u16();
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let request_id = header("x-log-requestid").unwrap_or_else(|| "-".into());
+        let next_cursor = header("x-log-cursor");
+        let group_count = header("x-log-count");
+        let raw_size = header("x-log-bodyrawsize");
+        let compress_type = header("x-log-compresstype").unwrap_or_default();
+        let body = response.bytes().await.map_err(network_error)?;
+
+        if status != 200 {
+            return Err(server_error(status, &body, request_id));
+        }
+        let bad = |reason: String| SlsError::BadResponse {
+            reason,
+            request_id: request_id.clone(),
+        };
+        let next_cursor = next_cursor
+            .filter(|c| !c.is_empty())
+            .ok_or_else(|| bad("no x-log-cursor header".into()))?;
+        let group_count = parse_header_number(group_count, "x-log-count").map_err(bad)?;
+        let raw_size = parse_header_number(raw_size, "x-log-bodyrawsize").map_err(bad)?;
+        let wire_bytes = body.len();
+        let body =
+            codec::decode_body(body, &compress_type, raw_size).map_err(|e| bad(e.to_string()))?;
+        Ok(Pull {
+            next_cursor,
+            group_count,
+            body,
+            wire_bytes,
+            retries: 0,
+        })
+    }
+}
+
+fn header_value(v: &str) -> Result<HeaderValue, SlsError> {
+    HeaderValue::from_str(v).map_err(|_| {
+        SlsError::Network("a request header has characters HTTP does not allow".into())
+    })
+}
+
+fn parse_header_number(value: Option<String>, name: &str) -> Result<usize, String> {
+    let v = value.ok_or_else(|| format!("no {name} header"))?;
+    v.trim()
+        .parse::<usize>()
+        .map_err(|_| format!("{name} is not a number: {v:?}"))
+}
+
+fn network_error(e: reqwest::Error) -> SlsError {
+    let e = e.without_url();
+    let mut msg = if e.is_timeout() {
+        "request timed out".to_string()
+    } else {
+        e.to_string()
+    };
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        source = s.source();
+    }
+    SlsError::Network(msg)
+}
+
+/// Parses SLS's `{"errorCode": …, "errorMessage": …}`; anything else (a proxy's HTML page)
+/// keeps the HTTP status and the start of the body.
+fn server_error(status: u16, body: &[u8], request_id: String) -> SlsError {
+    #[derive(serde::Deserialize)]
+    struct ErrorDoc {
+        #[serde(rename = "errorCode")]
+        code: Option<String>,
+        #[serde(rename = "errorMessage")]
+        message: Option<String>,
+    }
+    match serde_json::from_slice::<ErrorDoc>(body) {
+        Ok(doc) => SlsError::Server {
+            status,
+            code: doc.code.unwrap_or_else(|| "-".into()),
+            message: doc.message.unwrap_or_default(),
+            request_id,
+        },
+        Err(_) => {
+            let text = String::from_utf8_lossy(&body[..body.len().min(200)]);
+            SlsError::Server {
+                status,
+                code: "InvalidErrorResponse".into(),
+                message: text.split_whitespace().collect::<Vec<_>>().join(" "),
+                request_id,
+            }
+        }
+    }
+}
+
+/// Percent-encodes a query value or path segment (RFC 3986 unreserved characters kept).
+fn encode(v: &str) -> String {
+    let mut out = String::with_capacity(v.len() + 8);
+    for b in v.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Exponential backoff with jitter: attempt 1 → 150..300 ms, 2 → 300..600 ms, … up to 8 s.
+fn backoff(attempt: u32) -> Duration {
+    let full = FIRST_BACKOFF
+        .saturating_mul(1u32 << attempt.saturating_sub(1).min(10))
+        .min(MAX_BACKOFF);
+    let jitter = (crate::jitter() % 1000) as u32;
+    full / 2 + full / 2 * jitter / 1000
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodes_cursors_like_the_sdks() {
+        assert_eq!(
+            encode("MTU0NzQ3MDY4MjM3NjUxMzQ0Ng=="),
+            "MTU0NzQ3MDY4MjM3NjUxMzQ0Ng%3D%3D"
+        );
+        assert_eq!(encode("a b/c+é"), "a%20b%2Fc%2B%C3%A9");
+    }
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        for attempt in 1..20 {
+            let b = backoff(attempt);
+            assert!(b >= Duration::from_millis(150) && b <= MAX_BACKOFF, "{b:?}");
+        }
+        assert!(backoff(1) <= Duration::from_millis(300));
+        assert!(backoff(6) >= Duration::from_secs(4));
+    }
+
+    #[test]
+    fn classifies_retryable_errors() {
+        let server = |status, code: &str| SlsError::Server {
+            status,
+            code: code.into(),
+            message: String::new(),
+            request_id: "r".into(),
+        };
+        assert!(server(500, "InternalServerError").is_retryable());
+        assert!(server(503, "ServerBusy").is_retryable());
+        assert!(server(502, "InvalidErrorResponse").is_retryable());
+        assert!(server(403, "ShardReadQuotaExceed").is_retryable());
+        assert!(server(403, "ReadQuotaExceed").is_retryable());
+        assert!(!server(403, "ProjectForbidden").is_retryable());
+        assert!(!server(401, "SignatureNotMatch").is_retryable());
+        assert!(!server(400, "InvalidCursor").is_retryable());
+        assert!(!server(404, "LogStoreNotExist").is_retryable());
+        assert!(SlsError::Network("reset".into()).is_retryable());
+    }
+
+    #[test]
+    fn parses_error_documents() {
+        let e = server_error(
+            400,
+            br#"{"errorCode":"InvalidCursor","errorMessage":"This cursor is invalid"}"#,
+            "RID".into(),
+        );
+        assert_eq!(
+            e.to_string(),
+            "SLS answered HTTP 400 InvalidCursor: This cursor is invalid (request id RID)"
+        );
+        let e = server_error(502, b"<html>\n<b>Bad Gateway</b></html>", "-".into());
+        assert!(e
+            .to_string()
+            .contains("502 InvalidErrorResponse: <html> <b>Bad Gateway</b></html>"));
+    }
+
+    #[test]
+    fn credentials_debug_is_redacted() {
+        let c = Credentials {
+            access_key_id: "id".into(),
+            access_key_secret: Secret::new("topsecret"),
+            security_token: Some(Secret::new("tok3n")),
+        };
+        let s = format!("{c:?}");
+        assert!(!s.contains("topsecret") && !s.contains("tok3n"), "{s}");
+    }
+}

@@ -1,0 +1,144 @@
+//! The RFC 5424 header: `<PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID STRUCTURED-DATA`.
+//!
+//! Every field is present; empty ones are the NILVALUE `-`. Header fields are cleaned to
+//! PRINTUSASCII (bytes 33–126; anything else becomes `_`) and cut to their RFC lengths
+//! (HOSTNAME 255, APP-NAME 48, PROCID 128, MSGID 32). TIMESTAMP is UTC with microseconds:
+//! `2023-11-14T22:13:20.123456Z`.
+
+use crate::time::Utc;
+
+/// RFC 5424 field length limits.
+pub const HOSTNAME_MAX: usize = 255;
+pub const APP_NAME_MAX: usize = 48;
+pub const PROCID_MAX: usize = 128;
+pub const MSGID_MAX: usize = 32;
+
+/// Writes RFC 5424 headers for one configuration. The constant parts are built once.
+#[derive(Debug, Clone)]
+pub struct Rfc5424 {
+    /// `<PRI>1 `
+    prefix: String,
+    /// ` HOSTNAME APP-NAME PROCID MSGID SD `
+    middle: String,
+}
+
+impl Rfc5424 {
+    pub fn new(facility: u8, severity: u8, hostname: &str, app_name: &str) -> Rfc5424 {
+        let pri = u16::from(facility.min(23)) * 8 + u16::from(severity.min(7));
+        Rfc5424 {
+            prefix: format!("<{pri}>1 "),
+            middle: format!(
+                " {} {} - - - ",
+                header_field(hostname, HOSTNAME_MAX),
+                header_field(app_name, APP_NAME_MAX)
+            ),
+        }
+    }
+
+    /// Appends the header for a log at `time` seconds + `time_ns` nanoseconds, ending with
+    /// the space that separates it from MSG.
+    pub fn write(&self, out: &mut Vec<u8>, time: u32, time_ns: u32) {
+        out.extend_from_slice(self.prefix.as_bytes());
+        write_timestamp(out, time, time_ns);
+        out.extend_from_slice(self.middle.as_bytes());
+    }
+}
+
+/// `YYYY-MM-DDThh:mm:ss.ffffffZ`; nanoseconds are truncated to microseconds (RFC 5424 allows
+/// at most six fraction digits); an out-of-range nanosecond part is clamped.
+pub fn write_timestamp(out: &mut Vec<u8>, time: u32, time_ns: u32) {
+    let t = Utc::from_unix(i64::from(time));
+    let micros = time_ns.min(999_999_999) / 1000;
+    let mut buf = *b"0000-00-00T00:00:00.000000Z";
+    put_digits(&mut buf[0..4], t.year as u32);
+    put_digits(&mut buf[5..7], t.month);
+    put_digits(&mut buf[8..10], t.day);
+    put_digits(&mut buf[11..13], t.hour);
+    put_digits(&mut buf[14..16], t.minute);
+    put_digits(&mut buf[17..19], t.second);
+    put_digits(&mut buf[20..26], micros);
+    out.extend_from_slice(&buf);
+}
+
+fn put_digits(slot: &mut [u8], mut n: u32) {
+    for b in slot.iter_mut().rev() {
+        *b = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+}
+
+/// A header field: PRINTUSASCII only (one `_` per other character), at most `max` bytes,
+/// `-` when empty.
+pub fn header_field(value: &str, max: usize) -> String {
+    let cleaned: String = value
+        .chars()
+        .map(|c| if ('!'..='~').contains(&c) { c } else { '_' })
+        .take(max)
+        .collect();
+    if cleaned.is_empty() {
+        "-".to_string()
+    } else {
+        cleaned
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(h: &Rfc5424, time: u32, ns: u32) -> String {
+        let mut out = Vec::new();
+        h.write(&mut out, time, ns);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn every_field_present_with_nil_values() {
+        let h = Rfc5424::new(1, 6, "aliyun.example.com", "");
+        assert_eq!(
+            header(&h, 1_700_000_000, 123_456_789),
+            "<14>1 2023-11-14T22:13:20.123456Z aliyun.example.com - - - - "
+        );
+    }
+
+    #[test]
+    fn pri_is_facility_times_eight_plus_severity() {
+        assert!(header(&Rfc5424::new(20, 5, "h", "a"), 0, 0).starts_with("<165>1 "));
+        assert!(header(&Rfc5424::new(0, 0, "h", "a"), 0, 0).starts_with("<0>1 "));
+        assert!(header(&Rfc5424::new(23, 7, "h", "a"), 0, 0).starts_with("<191>1 "));
+    }
+
+    #[test]
+    fn timestamp_is_utc_with_six_digits() {
+        let ts = |t, ns| {
+            let mut v = Vec::new();
+            write_timestamp(&mut v, t, ns);
+            String::from_utf8(v).unwrap()
+        };
+        assert_eq!(ts(0, 0), "1970-01-01T00:00:00.000000Z");
+        assert_eq!(
+            ts(1_709_622_489, 123_456_000),
+            "2024-03-05T07:08:09.123456Z"
+        );
+        assert_eq!(ts(1_709_622_489, 999), "2024-03-05T07:08:09.000000Z");
+        assert_eq!(ts(1_709_622_489, 1_000), "2024-03-05T07:08:09.000001Z");
+        assert_eq!(ts(u32::MAX, u32::MAX), "2106-02-07T06:28:15.999999Z");
+    }
+
+    #[test]
+    fn header_fields_are_printusascii_within_their_lengths() {
+        assert_eq!(header_field("", HOSTNAME_MAX), "-");
+        assert_eq!(header_field("my host\tné", HOSTNAME_MAX), "my_host_n_");
+        assert_eq!(header_field(&"a".repeat(60), APP_NAME_MAX).len(), 48);
+        assert_eq!(
+            header_field(&"é".repeat(300), HOSTNAME_MAX),
+            "_".repeat(255)
+        );
+        let h = Rfc5424::new(1, 6, "h o", &"x".repeat(100));
+        let s = header(&h, 0, 0);
+        let parts: Vec<&str> = s.split(' ').collect();
+        assert_eq!(parts[2], "h_o");
+        assert_eq!(parts[3].len(), 48);
+        assert_eq!(&parts[4..8], &["-", "-", "-", ""]);
+    }
+}
