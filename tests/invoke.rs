@@ -1,0 +1,347 @@
+//! End to end through `POST /invoke`: the SLS test server (signature and Host checked, LZ4
+//! protobuf bodies) → the function → a real rsyslog, comparing every field received with what
+//! was pulled.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use sls_syslog::devkit::sample;
+use sls_syslog::devkit::sls_server::Fault;
+use sls_syslog::sls::proto::{Content, Log, LogGroup, LogTag};
+use sls_syslog::syslog::{Framing, Protocol};
+use support::function::*;
+use support::rsyslog::{Received, Rsyslog};
+
+fn content(k: &str, v: &[u8]) -> Content {
+    Content {
+        key: Bytes::from(k.to_string()),
+        value: Bytes::from(v.to_vec()),
+    }
+}
+
+/// Logs that have broken other shippers: line breaks, Unicode, bytes that are not UTF-8,
+/// empty values, repeated keys and tags, edge times.
+fn edge_group() -> LogGroup {
+    LogGroup {
+        logs: vec![
+            Log {
+                time: 1_709_622_489,
+                time_ns: Some(123_456_789),
+                contents: vec![
+                    content("msg", b"line1\nline2\r\nline3\ttabbed"),
+                    content("unicode", "日志 é Zoë 🚀".as_bytes()),
+                    content("not_utf8", b"\xff\xfe ok \xc3"),
+                    content("empty", b""),
+                    content("a", b"1"),
+                    content("a", b"2"),
+                ],
+            },
+            Log {
+                time: 951_868_799,
+                time_ns: Some(999_999_999),
+                contents: vec![content("leap", b"day")],
+            },
+            Log {
+                time: 1_700_000_000,
+                time_ns: Some(0),
+                contents: vec![content("level", b"INFO")],
+            },
+            Log {
+                time: 1,
+                time_ns: None,
+                contents: vec![],
+            },
+        ],
+        topic: None,
+        source: Some(Bytes::from_static(b"10.0.0.1")),
+        log_tags: vec![
+            LogTag {
+                key: Bytes::from_static(b"__hostname__"),
+                value: Bytes::from_static(b"h1"),
+            },
+            LogTag {
+                key: Bytes::from_static(b"__hostname__"),
+                value: Bytes::from_static(b"h2"),
+            },
+        ],
+        ..LogGroup::default()
+    }
+}
+
+fn test_groups() -> Vec<LogGroup> {
+    let mut groups = sample::groups(6, 50, 11);
+    groups.insert(3, edge_group());
+    groups
+}
+
+/// Checks every received message against the log it came from, in order.
+fn check_received(received: &[Received], groups: &[LogGroup], framing: Framing) {
+    let logs = logs_of(groups);
+    assert_eq!(received.len(), logs.len(), "message count");
+    for (i, (r, (g, l))) in received.iter().zip(&logs).enumerate() {
+        let ctx = format!("message {i}: {r:?}");
+        assert_eq!(r.input, "tcp", "{ctx}");
+        assert_eq!(r.pri, "164", "{ctx}");
+        assert_eq!(
+            (r.facility.as_str(), r.severity.as_str()),
+            ("20", "4"),
+            "{ctx}"
+        );
+        assert_eq!(r.version, "1", "{ctx}");
+        assert_eq!(
+            r.timestamp,
+            expected_timestamp(l.time, l.time_ns.unwrap_or(0)),
+            "{ctx}"
+        );
+        assert_eq!(r.hostname, "fc-instance.example.com", "{ctx}");
+        assert_eq!(r.app_name, "sls-syslog-test", "{ctx}");
+        assert_eq!(r.procid, "-", "{ctx}");
+        assert_eq!(r.msgid, "-", "{ctx}");
+        assert_eq!(r.structured_data, "-", "{ctx}");
+        let kv = expected_kv(g, l);
+        let want = match framing {
+            Framing::Lf => kv.replace('\n', "\\n").replace('\r', "\\r"),
+            Framing::OctetCounting => kv,
+        };
+        assert_eq!(r.msg, want, "{ctx}");
+    }
+}
+
+async fn ship_and_check(framing: Framing, pull_count: u32) {
+    let Some(rx) = Rsyslog::start() else { return };
+    let groups = test_groups();
+    let n_logs: usize = groups.iter().map(|g| g.logs.len()).sum();
+    let sls = start_sls(vec![("app-logs".into(), 3, groups.clone())]).await;
+    let mut s = settings(rx.tcp_port(), framing);
+    s.pull_count = pull_count;
+    let f = start_function(s).await;
+
+    let a = invoke(f, &event(&sls, "app-logs", 3, 0, groups.len() as u64)).await;
+    assert_eq!(a.status, 200, "{a:?}");
+    assert_eq!(a.fc_status, None);
+    let b = &a.body;
+    assert_eq!(b["logs"], n_logs as u64);
+    assert_eq!(b["frames_sent"], n_logs as u64);
+    assert_eq!(b["log_groups"], groups.len() as u64);
+    assert_eq!(
+        b["pulls"],
+        groups.len().div_ceil(pull_count as usize) as u64
+    );
+    assert_eq!(b["pull_retries"], 0);
+    assert_eq!(b["shard"], 3);
+    assert_eq!(b["request_id"], "req-test-1");
+    assert!(b["bytes_pulled"].as_u64().unwrap() > 0);
+    assert!(b["bytes_sent"].as_u64().unwrap() > b["bytes_decoded"].as_u64().unwrap() / 2);
+    assert_eq!(sls.served_groups(), groups.len() as u64);
+
+    let received = rx.wait_for(n_logs, Duration::from_secs(20));
+    check_received(&received, &groups, framing);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lf_framing_delivers_every_log_intact_over_several_pulls() {
+    ship_and_check(Framing::Lf, 2).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn octet_counting_delivers_multiline_values_unchanged() {
+    ship_and_check(Framing::OctetCounting, 1000).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn udp_sends_one_message_per_datagram() {
+    let Some(rx) = Rsyslog::start() else { return };
+    let groups = vec![edge_group()];
+    let sls = start_sls(vec![("udp".into(), 0, groups.clone())]).await;
+    let mut s = settings(rx.udp_port(), Framing::Lf);
+    s.protocol = Protocol::Udp;
+    let f = start_function(s).await;
+    let a = invoke(f, &event(&sls, "udp", 0, 0, 1)).await;
+    assert_eq!(a.status, 200, "{a:?}");
+    let received = rx.wait_for(4, Duration::from_secs(10));
+    assert_eq!(received.len(), 4);
+    for (r, (g, l)) in received.iter().zip(logs_of(&groups)) {
+        assert_eq!(r.input, "udp");
+        assert_eq!(
+            r.msg,
+            expected_kv(g, l),
+            "datagrams carry the message unchanged"
+        );
+        assert_eq!(
+            r.timestamp,
+            expected_timestamp(l.time, l.time_ns.unwrap_or(0))
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sls_500_twice_then_success_delivers_everything() {
+    let Some(rx) = Rsyslog::start() else { return };
+    let groups = sample::groups(3, 20, 5);
+    let sls = start_sls(vec![("flaky".into(), 0, groups.clone())]).await;
+    sls.inject([
+        Fault::error(500, "InternalServerError"),
+        Fault::error(500, "InternalServerError"),
+    ]);
+    let f = start_function(settings(rx.tcp_port(), Framing::Lf)).await;
+    let a = invoke(f, &event(&sls, "flaky", 0, 0, 3)).await;
+    assert_eq!(a.status, 200, "{a:?}");
+    assert_eq!(a.body["pull_retries"], 2);
+    assert_eq!(a.body["logs"], 60);
+    assert_eq!(sls.requests(), 3);
+    let received = rx.wait_for(60, Duration::from_secs(10));
+    check_received(&received, &groups, Framing::Lf);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_quota_403_is_retried() {
+    let Some(rx) = Rsyslog::start() else { return };
+    let groups = sample::groups(2, 5, 6);
+    let sls = start_sls(vec![("quota".into(), 0, groups)]).await;
+    sls.inject([
+        Fault::error(403, "ShardReadQuotaExceed"),
+        Fault::error(403, "ReadQuotaExceed"),
+    ]);
+    let f = start_function(settings(rx.tcp_port(), Framing::Lf)).await;
+    let a = invoke(f, &event(&sls, "quota", 0, 0, 2)).await;
+    assert_eq!(a.status, 200, "{a:?}");
+    assert_eq!(a.body["pull_retries"], 2);
+    assert_eq!(rx.wait_for(10, Duration::from_secs(10)).len(), 10);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn empty_range_succeeds_with_zero_counts() {
+    let sls = start_sls(vec![("empty".into(), 0, vec![])]).await;
+    // Nothing listens on the receiver port: an empty range must not need the receiver.
+    let f = start_function(settings(closed_port(), Framing::Lf)).await;
+    let a = invoke(f, &event(&sls, "empty", 0, 0, 0)).await;
+    assert_eq!(a.status, 200, "{a:?}");
+    for field in ["logs", "log_groups", "frames_sent", "bytes_sent", "pulls"] {
+        assert_eq!(a.body[field], 0, "{field}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_secret_fails_with_slss_error_and_never_echoes_the_secret() {
+    let sls = start_sls(vec![("s".into(), 0, sample::groups(1, 1, 1))]).await;
+    let f = start_function(settings(closed_port(), Framing::Lf)).await;
+    let secret = "wrong-secret-value-xyz";
+    let a = invoke_raw(f, event(&sls, "s", 0, 0, 1).to_string(), secret, "60").await;
+    let msg = assert_failed(&a, "PullError");
+    assert!(msg.contains("401 SignatureNotMatch"), "{msg}");
+    assert!(msg.contains("request id 5F"), "{msg}");
+    assert!(!a.body.to_string().contains(secret));
+    assert_eq!(sls.requests(), 1, "a signature error is not retried");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_logstore_and_wrong_project_fail_clearly() {
+    let sls = start_sls(vec![("s".into(), 0, sample::groups(1, 1, 1))]).await;
+    let f = start_function(settings(closed_port(), Framing::Lf)).await;
+    let a = invoke(f, &event(&sls, "nope", 0, 0, 1)).await;
+    assert!(assert_failed(&a, "PullError").contains("404 LogStoreNotExist"));
+
+    // The project travels only in the Host header; the server checks it.
+    let mut ev = event(&sls, "s", 0, 0, 1);
+    ev["source"]["projectName"] = "other-project".into();
+    let a = invoke(f, &ev).await;
+    let msg = assert_failed(&a, "PullError");
+    assert!(
+        msg.contains("ProjectNotExist") && msg.contains("other-project.127.0.0.1"),
+        "{msg}"
+    );
+
+    let a = invoke(f, &event(&sls, "s", 7, 0, 1)).await;
+    assert!(assert_failed(&a, "PullError").contains("ShardNotExist"));
+    let a = invoke(f, &event(&sls, "s", 0, 5, 9)).await;
+    assert!(assert_failed(&a, "PullError").contains("InvalidCursor"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receiver_not_listening_fails_the_invocation() {
+    let sls = start_sls(vec![("s".into(), 0, sample::groups(2, 3, 1))]).await;
+    let f = start_function(settings(closed_port(), Framing::Lf)).await;
+    let a = invoke(f, &event(&sls, "s", 0, 0, 2)).await;
+    let msg = assert_failed(&a, "SendError");
+    assert!(
+        msg.contains("cannot connect to syslog receiver 127.0.0.1:"),
+        "{msg}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn persistent_sls_errors_fail_before_the_function_timeout() {
+    let sls = start_sls(vec![("s".into(), 0, sample::groups(1, 1, 1))]).await;
+    sls.inject((0..100).map(|_| Fault::error(503, "ServerBusy")));
+    let f = start_function(settings(closed_port(), Framing::Lf)).await;
+    let started = Instant::now();
+    let a = invoke_raw(
+        f,
+        event(&sls, "s", 0, 0, 1).to_string(),
+        &sls_syslog::devkit::sls_server::Account::demo().access_key_secret,
+        "3",
+    )
+    .await;
+    let msg = assert_failed(&a, "PullError");
+    assert!(
+        msg.contains("503 ServerBusy") && msg.contains("gave up"),
+        "{msg}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(sls.requests() >= 2, "retried at least once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_events_fail_naming_the_problem() {
+    let sls = start_sls(vec![]).await;
+    let f = start_function(settings(closed_port(), Framing::Lf)).await;
+    let secret = sls_syslog::devkit::sls_server::Account::demo().access_key_secret;
+    let mut no_end = event(&sls, "s", 0, 0, 1);
+    no_end["source"]
+        .as_object_mut()
+        .unwrap()
+        .remove("endCursor");
+    let mut bad_shard = event(&sls, "s", 0, 0, 1);
+    bad_shard["source"]["shardId"] = "zero".into();
+    for (body, needle) in [
+        ("not json".to_string(), "not JSON"),
+        ("[]".to_string(), "not a JSON object"),
+        ("{}".to_string(), "source"),
+        (no_end.to_string(), "source.endCursor"),
+        (bad_shard.to_string(), "source.shardId"),
+        ("x".repeat(2 * 1024 * 1024), "over 1048576 bytes"),
+    ] {
+        let a = invoke_raw(f, body, &secret, "60").await;
+        let msg = assert_failed(&a, "InvalidEvent");
+        assert!(msg.contains(needle), "{needle}: {msg}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lifecycle_hooks_answer_200() {
+    let f = start_function(settings(closed_port(), Framing::Lf)).await;
+    let http = reqwest::Client::new();
+    let r = http
+        .post(format!("http://{f}/initialize"))
+        .header("x-fc-request-id", "init-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    for path in ["pre-stop", "pre-freeze"] {
+        let r = http.get(format!("http://{f}/{path}")).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+    }
+}
+
+/// A loopback port with nothing listening.
+fn closed_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}

@@ -1,0 +1,208 @@
+//! Runs the function in-process (the same router FC would talk to) next to the SLS test
+//! server, and invokes it over HTTP with the FC headers; plus an independent computation of
+//! what each log must look like once shipped.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use serde_json::Value;
+use sls_syslog::config::Settings;
+use sls_syslog::devkit::sls_server::{self, Account, Data, SlsServer};
+use sls_syslog::fc::{self, App};
+use sls_syslog::sls::proto::{Log, LogGroup};
+use sls_syslog::syslog::{Framing, Protocol};
+
+pub const LOOPBACK: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 0);
+
+/// Settings that send to `127.0.0.1:port` over TCP.
+pub fn settings(port: u16, framing: Framing) -> Settings {
+    Settings {
+        host: "127.0.0.1".into(),
+        port,
+        protocol: Protocol::Tcp,
+        framing,
+        facility: 20,
+        severity: 4,
+        hostname: "fc-instance.example.com".into(),
+        app_name: "sls-syslog-test".into(),
+        pull_count: 1000,
+    }
+}
+
+/// Starts the function's HTTP server on a free loopback port.
+pub async fn start_function(settings: Settings) -> SocketAddr {
+    let app = App {
+        settings: Arc::new(settings),
+        http: sls_syslog::http_client().unwrap(),
+    };
+    let listener = tokio::net::TcpListener::bind(LOOPBACK).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, fc::router(app)).await });
+    addr
+}
+
+pub async fn start_sls(data: Data) -> SlsServer {
+    SlsServer::start(LOOPBACK, Account::demo(), data)
+        .await
+        .unwrap()
+}
+
+/// A trigger event for `[cursor(begin), cursor(end))` of `logstore` shard `shard`.
+pub fn event(sls: &SlsServer, logstore: &str, shard: u32, begin: u64, end: u64) -> Value {
+    serde_json::json!({
+        "parameter": {},
+        "source": {
+            "endpoint": sls.endpoint(),
+            "projectName": Account::demo().project,
+            "logstoreName": logstore,
+            "shardId": shard,
+            "beginCursor": sls_server::cursor(begin),
+            "endCursor": sls_server::cursor(end),
+        },
+        "jobName": "job",
+        "taskId": "task",
+        "cursorTime": 1_700_000_000,
+    })
+}
+
+/// The answer to one `/invoke`.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub fc_status: Option<String>,
+    pub body: Value,
+}
+
+/// POSTs `body` to `/invoke` with the demo credentials (override with `secret`).
+pub async fn invoke_raw(addr: SocketAddr, body: String, secret: &str, timeout: &str) -> Answer {
+    let acct = Account::demo();
+    let resp = reqwest::Client::new()
+        .post(format!("http://{addr}/invoke"))
+        .header("content-type", "application/octet-stream")
+        .header("x-fc-request-id", "req-test-1")
+        .header("x-fc-function-timeout", timeout)
+        .header("x-fc-access-key-id", &acct.access_key_id)
+        .header("x-fc-access-key-secret", secret)
+        .header(
+            "x-fc-security-token",
+            acct.security_token.as_deref().unwrap(),
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let fc_status = resp
+        .headers()
+        .get("x-fc-status")
+        .map(|v| v.to_str().unwrap().to_string());
+    let body: Value = serde_json::from_slice(&resp.bytes().await.unwrap()).unwrap();
+    Answer {
+        status,
+        fc_status,
+        body,
+    }
+}
+
+pub async fn invoke(addr: SocketAddr, event: &Value) -> Answer {
+    invoke_raw(
+        addr,
+        event.to_string(),
+        &Account::demo().access_key_secret,
+        "60",
+    )
+    .await
+}
+
+/// Asserts a failed invocation as FC needs it and returns its error message.
+pub fn assert_failed(a: &Answer, error_type: &str) -> String {
+    assert_eq!(a.status, 404, "{a:?}");
+    assert_eq!(a.fc_status.as_deref(), Some("404"), "{a:?}");
+    assert_eq!(a.body["errorType"], error_type, "{a:?}");
+    a.body["errorMessage"].as_str().unwrap().to_string()
+}
+
+/// `YYYY-MM-DDThh:mm:ss.ffffffZ`, computed the slow way (counting years and months), to
+/// check the function's calendar arithmetic independently.
+pub fn expected_timestamp(secs: u32, ns: u32) -> String {
+    let mut days = secs / 86_400;
+    let rem = secs % 86_400;
+    let mut year = 1970;
+    loop {
+        let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+        let len = if leap { 366 } else { 365 };
+        if days < len {
+            break;
+        }
+        days -= len;
+        year += 1;
+    }
+    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    let months = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    let mut month = 0;
+    while days >= months[month] {
+        days -= months[month];
+        month += 1;
+    }
+    format!(
+        "{year:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
+        month + 1,
+        days + 1,
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60,
+        ns / 1000
+    )
+}
+
+/// The `kv` body the reference function would write for `log` of `group`: `||k=v` for the
+/// SDK's flattened fields but `__time__` (a repeated key keeps its first place, last value).
+pub fn expected_kv(group: &LogGroup, log: &Log) -> String {
+    let s = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    let mut fields: Vec<(String, String)> = vec![
+        (
+            "__topic__".into(),
+            group.topic.as_deref().map(s).unwrap_or_default(),
+        ),
+        (
+            "__source__".into(),
+            group.source.as_deref().map(s).unwrap_or_default(),
+        ),
+    ];
+    if let Some(ns) = log.time_ns.filter(|&n| n != 0) {
+        fields.push(("__time_ns_part__".into(), ns.to_string()));
+    }
+    let mut put = |k: String, v: String| match fields.iter_mut().find(|(fk, _)| *fk == k) {
+        Some(slot) => slot.1 = v,
+        None => fields.push((k, v)),
+    };
+    for t in &group.log_tags {
+        put(format!("__tag__:{}", s(&t.key)), s(&t.value));
+    }
+    for c in &log.contents {
+        put(s(&c.key), s(&c.value));
+    }
+    fields.iter().map(|(k, v)| format!("||{k}={v}")).collect()
+}
+
+/// Every log of `groups`, in order, with its group.
+pub fn logs_of(groups: &[LogGroup]) -> Vec<(&LogGroup, &Log)> {
+    groups
+        .iter()
+        .flat_map(|g| g.logs.iter().map(move |l| (g, l)))
+        .collect()
+}
