@@ -154,3 +154,17 @@ pub async fn run() -> Result<(), String> {
         Err("the invocation failed".into())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `events/sample.json` is the README's curl example against `sls-syslog sls-server`.
+    #[test]
+    fn sample_event_file_matches_the_demo_data() {
+        let file: serde_json::Value =
+            serde_json::from_str(include_str!("../../events/sample.json")).unwrap();
+        assert_eq!(file, demo_event("http://127.0.0.1:9100"));
+        assert!(crate::trigger::Event::parse(file.to_string().as_bytes()).is_ok());
+    }
+}

@@ -77,7 +77,8 @@ pub struct Answer {
 /// POSTs `body` to `/invoke` with the demo credentials (override with `secret`).
 pub async fn invoke_raw(addr: SocketAddr, body: String, secret: &str, timeout: &str) -> Answer {
     let acct = Account::demo();
-    let resp = reqwest::Client::new()
+    let resp = sls_syslog::http_client()
+        .unwrap()
         .post(format!("http://{addr}/invoke"))
         .header("content-type", "application/octet-stream")
         .header("x-fc-request-id", "req-test-1")
