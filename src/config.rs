@@ -1,19 +1,26 @@
 //! Every setting, read from the environment and validated in one place. A bad value is one
 //! clear error naming the variable.
 
-use crate::syslog::{self, Framing, Protocol};
+use crate::syslog::tls::{self, TlsOptions};
+use crate::syslog::{self, Framing, Protocol, Tls};
 
 /// Where and how to send.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Settings {
     /// `SYSLOG_HOST` (required).
     pub host: String,
     /// `SYSLOG_PORT`, default 514.
     pub port: u16,
-    /// `SYSLOG_PROTOCOL`: `tcp` (default) or `udp`.
+    /// `SYSLOG_PROTOCOL`: `tcp` (default), `tls` or `udp`.
     pub protocol: Protocol,
-    /// `SYSLOG_FRAMING`: `lf` (default for tcp) or `octet-counting`; unused on UDP.
+    /// `SYSLOG_FRAMING`: `lf` (default for tcp) or `octet-counting` (default for tls);
+    /// unused on UDP.
     pub framing: Framing,
+    /// The TLS client configuration, for `tls` (`SYSLOG_TLS_*`).
+    pub tls: Option<Tls>,
+    /// `SYSLOG_MAX_MESSAGE_BYTES`: longer messages are cut (on a UTF-8 boundary) and counted
+    /// as truncated. Default 2048 on UDP, 65536 on TCP and TLS.
+    pub max_message_bytes: usize,
     /// `SYSLOG_FACILITY`: name or 0–23, default `user`.
     pub facility: u8,
     /// `SYSLOG_SEVERITY`: name or 0–7, default `info`.
@@ -71,6 +78,7 @@ impl Settings {
             })?,
         };
         let framing = match get("SYSLOG_FRAMING") {
+            None if protocol == Protocol::Tls => Framing::OctetCounting,
             None => Framing::Lf,
             Some(f) => Framing::parse(&f).ok_or_else(|| {
                 err(
@@ -128,11 +136,61 @@ impl Settings {
                     )
                 })?,
         };
+        let (default_max, limit) = match protocol {
+            Protocol::Udp => (2048, 65_507),
+            Protocol::Tcp | Protocol::Tls => (65_536, 16 * 1024 * 1024),
+        };
+        let max_message_bytes = match get("SYSLOG_MAX_MESSAGE_BYTES") {
+            None => default_max,
+            Some(v) => v
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (480..=limit).contains(n))
+                .ok_or_else(|| {
+                    err(
+                        "SYSLOG_MAX_MESSAGE_BYTES",
+                        format!(
+                            "{v:?} is not a number from 480 to {limit} for {}",
+                            protocol.as_str()
+                        ),
+                    )
+                })?,
+        };
+        let insecure = match get("SYSLOG_TLS_INSECURE").map(|v| v.to_ascii_lowercase()) {
+            None => false,
+            Some(v) if matches!(v.as_str(), "true" | "1" | "yes") => true,
+            Some(v) if matches!(v.as_str(), "false" | "0" | "no") => false,
+            Some(v) => {
+                return Err(err(
+                    "SYSLOG_TLS_INSECURE",
+                    format!("{v:?} is not true or false"),
+                ))
+            }
+        };
+        let tls = if protocol == Protocol::Tls {
+            let ca = get("SYSLOG_TLS_CA");
+            let cert = get("SYSLOG_TLS_CERT");
+            let key = get("SYSLOG_TLS_KEY");
+            let server_name = get("SYSLOG_TLS_SERVER_NAME").unwrap_or_else(|| host.clone());
+            let loaded = tls::load(&TlsOptions {
+                ca: ca.as_deref(),
+                cert: cert.as_deref(),
+                key: key.as_deref(),
+                server_name: &server_name,
+                insecure,
+            })
+            .map_err(|e| err(e.var, e.reason))?;
+            Some(loaded)
+        } else {
+            None
+        };
         Ok(Settings {
             host,
             port,
             protocol,
             framing,
+            tls,
+            max_message_bytes,
             facility,
             severity,
             hostname,
@@ -175,6 +233,7 @@ mod tests {
         assert_eq!((s.facility, s.severity), (1, 6));
         assert_eq!(s.app_name, "-");
         assert_eq!(s.pull_count, 1000);
+        assert_eq!(s.max_message_bytes, 65_536);
         assert!(!s.hostname.is_empty());
     }
 
@@ -200,6 +259,36 @@ mod tests {
         assert_eq!(s.hostname, "aliyun.example.com");
         assert_eq!(s.app_name, "sls");
         assert_eq!(s.pull_count, 10);
+        assert_eq!(s.max_message_bytes, 2048, "the UDP default");
+    }
+
+    #[test]
+    fn tls_defaults_to_6514_and_octet_counting() {
+        let s = settings(&[
+            ("SYSLOG_HOST", "10.0.0.5"),
+            ("SYSLOG_PROTOCOL", "tls"),
+            ("SYSLOG_TLS_INSECURE", "true"),
+        ])
+        .unwrap();
+        assert_eq!(s.port, 6514);
+        assert_eq!(s.framing, Framing::OctetCounting);
+        let tls = s.tls.unwrap();
+        assert!(tls.insecure);
+        let e = settings(&[
+            ("SYSLOG_HOST", "h"),
+            ("SYSLOG_PROTOCOL", "tls"),
+            ("SYSLOG_TLS_CA", "/no/such/ca.pem"),
+        ])
+        .unwrap_err();
+        assert_eq!(e.var, "SYSLOG_TLS_CA");
+        let e = settings(&[
+            ("SYSLOG_HOST", "h"),
+            ("SYSLOG_PROTOCOL", "tls"),
+            ("SYSLOG_TLS_INSECURE", "maybe"),
+        ])
+        .unwrap_err();
+        assert_eq!(e.var, "SYSLOG_TLS_INSECURE");
+        assert!(settings(&[("SYSLOG_HOST", "h")]).unwrap().tls.is_none());
     }
 
     #[test]
@@ -215,6 +304,8 @@ mod tests {
             ("SYSLOG_FORMAT", "rfc3164x"),
             ("SYSLOG_MESSAGE_FORMAT", "xml"),
             ("SLS_PULL_COUNT", "1001"),
+            ("SYSLOG_MAX_MESSAGE_BYTES", "479"),
+            ("SYSLOG_MAX_MESSAGE_BYTES", "16777217"),
         ] {
             let e = settings(&[base, (var, value)]).unwrap_err();
             assert_eq!(e.var, var);

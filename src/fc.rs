@@ -138,7 +138,8 @@ async fn invoke(State(app): State<App>, headers: HeaderMap, body: Body) -> Respo
             (StatusCode::OK, axum::Json(summary)).into_response()
         }
         Err((error_type, message)) => {
-            say(&format!("ERROR RequestId: {id} {error_type}: {message}"));
+            let line = message.replace(['\n', '\r'], " ");
+            say(&format!("ERROR RequestId: {id} {error_type}: {line}"));
             failure(error_type, &message)
         }
     };

@@ -68,6 +68,9 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
 async fn serve() -> Result<(), String> {
     let settings = Settings::from_env().map_err(|e| e.to_string())?;
     let port = fc::listen_port(|k| std::env::var(k).ok())?;
+    if settings.tls.as_ref().is_some_and(|t| t.insecure) {
+        fc::say("WARN SYSLOG_TLS_INSECURE=true: the receiver's certificate and name are NOT verified; anyone on the path can read and alter the logs");
+    }
     let http = sls_syslog::http_client()?;
     let addr = SocketAddr::from(([0, 0, 0, 0], port));
     let listener = tokio::net::TcpListener::bind(addr)

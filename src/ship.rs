@@ -47,6 +47,8 @@ pub struct Summary {
     pub bytes_decoded: u64,
     pub frames_sent: u64,
     pub bytes_sent: u64,
+    /// Messages cut to `SYSLOG_MAX_MESSAGE_BYTES`.
+    pub truncated: u64,
     /// Failed PullLogs attempts that were retried.
     pub pull_retries: u64,
     pub duration_ms: u64,
@@ -99,6 +101,14 @@ impl ShipError {
 
 /// Pull results in flight between the puller and the sender.
 const QUEUE_DEPTH: usize = 2;
+
+/// What the puller hands to the sender.
+enum Pulled {
+    Batch(Pull),
+    Failed(SlsError),
+    /// The end cursor was reached: only this makes the range complete.
+    Done,
+}
 
 /// Ships `inv`'s range with `settings`; `http` is the process's shared HTTP client.
 pub async fn run(
@@ -154,7 +164,7 @@ async fn pull_range(
     end: String,
     count: u32,
     deadline: Instant,
-    tx: mpsc::Sender<Result<Pull, SlsError>>,
+    tx: mpsc::Sender<Pulled>,
 ) {
     loop {
         let deadline_std = deadline.into_std();
@@ -164,20 +174,21 @@ async fn pull_range(
         let pull = match result {
             Ok(p) => p,
             Err(e) => {
-                let _ = tx.send(Err(e)).await;
+                let _ = tx.send(Pulled::Failed(e)).await;
                 return;
             }
         };
         let next = pull.next_cursor.clone();
-        if tx.send(Ok(pull)).await.is_err() {
+        if tx.send(Pulled::Batch(pull)).await.is_err() {
             return;
         }
         if next == end {
+            let _ = tx.send(Pulled::Done).await;
             return;
         }
         if next == cursor {
             let _ = tx
-                .send(Err(SlsError::BadResponse {
+                .send(Pulled::Failed(SlsError::BadResponse {
                     reason: format!(
                         "the cursor did not advance ({cursor}) before reaching the end cursor {end}"
                     ),
@@ -192,7 +203,7 @@ async fn pull_range(
 
 /// Formats and sends every pulled batch; connects on the first log.
 async fn send_all(
-    mut rx: mpsc::Receiver<Result<Pull, SlsError>>,
+    mut rx: mpsc::Receiver<Pulled>,
     settings: &Settings,
     deadline: Instant,
     summary: &mut Summary,
@@ -204,15 +215,25 @@ async fn send_all(
         &settings.app_name,
     );
     let framing: Option<Framing> = match settings.protocol {
-        Protocol::Tcp => Some(settings.framing),
+        Protocol::Tcp | Protocol::Tls => Some(settings.framing),
         Protocol::Udp => None,
     };
     let mut sender: Option<Sender> = None;
     let mut batch = Batch::default();
     let mut msg = Vec::with_capacity(4096);
 
-    while let Some(item) = rx.recv().await {
-        let pull = item.map_err(ShipError::pull)?;
+    loop {
+        let pull = match rx.recv().await {
+            Some(Pulled::Batch(pull)) => pull,
+            Some(Pulled::Failed(e)) => return Err(ShipError::pull(e)),
+            Some(Pulled::Done) => break,
+            None => {
+                return Err(ShipError {
+                    stage: Stage::Pull,
+                    message: "pulling stopped before the end cursor was reached".into(),
+                })
+            }
+        };
         summary.pulls += 1;
         summary.pull_retries += u64::from(pull.retries);
         summary.bytes_pulled += pull.wire_bytes as u64;
@@ -237,12 +258,15 @@ async fn send_all(
         }
         batch.clear();
         let mut logs = 0u64;
+        let mut truncated = 0u64;
         for group in &list.log_groups {
             record::for_each::<()>(group, |r| {
                 msg.clear();
                 header.write(&mut msg, r.time, r.time_ns);
                 body::write_kv(&mut msg, r);
-                batch.push(framing, &msg);
+                if batch.push(framing, &msg, settings.max_message_bytes) {
+                    truncated += 1;
+                }
                 logs += 1;
                 Ok(())
             })
@@ -250,15 +274,22 @@ async fn send_all(
         }
         summary.log_groups += list.log_groups.len() as u64;
         summary.logs += logs;
+        summary.truncated += truncated;
         if batch.is_empty() {
             continue;
         }
         let sender = match &mut sender {
             Some(s) => s,
             None => sender.insert(
-                Sender::connect(&settings.host, settings.port, settings.protocol, deadline)
-                    .await
-                    .map_err(ShipError::send)?,
+                Sender::connect(
+                    &settings.host,
+                    settings.port,
+                    settings.protocol,
+                    settings.tls.as_ref(),
+                    deadline,
+                )
+                .await
+                .map_err(ShipError::send)?,
             ),
         };
         sender

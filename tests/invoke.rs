@@ -345,3 +345,66 @@ fn closed_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     l.local_addr().unwrap().port()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_range_inside_the_shard_ships_exactly_its_logs() {
+    let Some(rx) = Rsyslog::start() else { return };
+    let groups = sample::groups(6, 4, 21);
+    let sls = start_sls(vec![("mid".into(), 0, groups.clone())]).await;
+    let mut s = settings(rx.tcp_port(), Framing::OctetCounting);
+    s.pull_count = 1;
+    let f = start_function(s).await;
+    let a = invoke(f, &event(&sls, "mid", 0, 1, 4)).await;
+    assert_eq!(a.status, 200, "{a:?}");
+    assert_eq!(a.body["log_groups"], 3);
+    assert_eq!(a.body["pulls"], 3);
+    assert_eq!(sls.served_groups(), 3, "the end cursor bounds every pull");
+    let received = rx.wait_for(12, Duration::from_secs(10));
+    check_received(&received, &groups[1..4], Framing::OctetCounting);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_answer_that_advances_to_the_end_succeeds() {
+    let sls = start_sls(vec![("e".into(), 0, sample::groups(3, 2, 1))]).await;
+    sls.inject([Fault::Empty]);
+    let f = start_function(settings(closed_port(), Framing::Lf)).await;
+    let a = invoke(f, &event(&sls, "e", 0, 0, 3)).await;
+    assert_eq!(a.status, 200, "{a:?}");
+    assert_eq!(a.body["pulls"], 1);
+    assert_eq!(a.body["logs"], 0);
+    assert_eq!(a.body["bytes_decoded"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proxys_502_page_is_retried() {
+    let Some(rx) = Rsyslog::start() else { return };
+    let sls = start_sls(vec![("p".into(), 0, sample::groups(1, 3, 1))]).await;
+    sls.inject([Fault::Html(502)]);
+    let f = start_function(settings(rx.tcp_port(), Framing::Lf)).await;
+    let a = invoke(f, &event(&sls, "p", 0, 0, 1)).await;
+    assert_eq!(a.status, 200, "{a:?}");
+    assert_eq!(a.body["pull_retries"], 1);
+    assert_eq!(rx.wait_for(3, Duration::from_secs(10)).len(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_sls_answer_fails_before_the_function_timeout() {
+    let sls = start_sls(vec![("slow".into(), 0, sample::groups(1, 1, 1))]).await;
+    sls.inject([Fault::Delay(Duration::from_secs(30))]);
+    let f = start_function(settings(closed_port(), Framing::Lf)).await;
+    let started = Instant::now();
+    let a = invoke_raw(
+        f,
+        event(&sls, "slow", 0, 0, 1).to_string(),
+        &sls_syslog::devkit::sls_server::Account::demo().access_key_secret,
+        "3",
+    )
+    .await;
+    let msg = assert_failed(&a, "PullError");
+    assert!(msg.contains("timed out"), "{msg}");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+}

@@ -75,6 +75,8 @@ pub async fn run() -> Result<(), String> {
         port: rx_addr.port(),
         protocol: Protocol::Tcp,
         framing: Framing::Lf,
+        tls: None,
+        max_message_bytes: 65_536,
         facility: 1,
         severity: 6,
         hostname: "sls-syslog-demo".into(),

@@ -80,6 +80,11 @@ pub enum Fault {
     Error { status: u16, code: String },
     /// Wait this long, then serve normally.
     Delay(Duration),
+    /// A proxy's answer: this status with an HTML body.
+    Html(u16),
+    /// A 200 with no log groups (`x-log-count: 0`, `x-log-bodyrawsize: 0`, empty body) whose
+    /// `x-log-cursor` jumps to the requested end cursor, as after a storage upgrade.
+    Empty,
 }
 
 impl Fault {
@@ -339,19 +344,59 @@ async fn shard_get(
         return sls_error(status, code, &message, &rid);
     }
     let fault = shared.faults.lock().ok().and_then(|mut q| q.pop_front());
-    match fault {
-        Some(Fault::Error { status, code }) => {
-            return sls_error(status, &code, "injected fault", &rid);
-        }
-        Some(Fault::Delay(d)) => tokio::time::sleep(d).await,
-        None => {}
-    }
     let param = |name: &str| {
         params
             .iter()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
     };
+    match fault {
+        Some(Fault::Error { status, code }) => {
+            return sls_error(status, &code, "injected fault", &rid);
+        }
+        Some(Fault::Delay(d)) => tokio::time::sleep(d).await,
+        Some(Fault::Html(status)) => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+            return (
+                status,
+                "<html>\n<head><title>502 Bad Gateway</title></head>\n</html>\n",
+            )
+                .into_response();
+        }
+        Some(Fault::Empty) => {
+            let mut resp = (StatusCode::OK, Bytes::new()).into_response();
+            let h = resp.headers_mut();
+            for (k, v) in [
+                (
+                    "x-log-cursor",
+                    param("end_cursor").unwrap_or("").to_string(),
+                ),
+                ("x-log-count", "0".into()),
+                ("x-log-bodyrawsize", "0".into()),
+                ("x-log-compresstype", "lz4".into()),
+                ("x-log-requestid", rid.clone()),
+            ] {
+                if let Ok(v) = HeaderValue::from_str(&v) {
+                    h.insert(k, v);
+                }
+            }
+            return resp;
+        }
+        None => {}
+    }
+    if let Some((k, _)) = params.iter().find(|(k, _)| {
+        !matches!(
+            k.as_str(),
+            "type" | "cursor" | "count" | "end_cursor" | "from" | "query" | "pullMode"
+        )
+    }) {
+        return sls_error(
+            400,
+            "ParameterInvalid",
+            &format!("unknown parameter {k}"),
+            &rid,
+        );
+    }
     let Some(shards) = shared.stores.get(&logstore) else {
         return sls_error(
             404,

@@ -48,12 +48,18 @@ pub enum SlsError {
     /// The request did not get an answer.
     #[error("cannot reach SLS: {0}")]
     Network(String),
+    /// The request could not be built (a bad endpoint or credential): retrying cannot help.
+    #[error("cannot send the SLS request: {0}")]
+    Request(String),
     /// A 200 answer that is not a valid PullLogs response.
     #[error("invalid PullLogs response (request id {request_id}): {reason}")]
     BadResponse { reason: String, request_id: String },
     /// Retries stopped because the invocation deadline would pass.
     #[error("{last}; gave up after {attempts} attempts to finish before the function timeout")]
     Deadline { attempts: u32, last: Box<SlsError> },
+    /// Retries stopped after the most attempts one call may make.
+    #[error("{last}; gave up after {attempts} attempts")]
+    Exhausted { attempts: u32, last: Box<SlsError> },
 }
 
 impl SlsError {
@@ -72,7 +78,10 @@ impl SlsError {
                             | "RequestTimeout"
                     )
             }
-            SlsError::BadResponse { .. } | SlsError::Deadline { .. } => false,
+            SlsError::BadResponse { .. }
+            | SlsError::Request(_)
+            | SlsError::Deadline { .. }
+            | SlsError::Exhausted { .. } => false,
         }
     }
 }
@@ -91,6 +100,8 @@ const MAX_ATTEMPTS: u32 = 12;
 /// First retry pause; doubles each time up to [`MAX_BACKOFF`], with jitter.
 const FIRST_BACKOFF: Duration = Duration::from_millis(300);
 const MAX_BACKOFF: Duration = Duration::from_secs(8);
+/// Longest one attempt may take, so a stalled connection leaves time for a retry.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl Client {
     /// `http` is shared by the whole process (connection pool, TLS configuration).
@@ -101,7 +112,7 @@ impl Client {
         credentials: Credentials,
     ) -> Result<Client, SlsError> {
         let host_header = HeaderValue::from_str(&endpoint.host_header(project)).map_err(|_| {
-            SlsError::Network(format!("project name {project:?} is not a valid host name"))
+            SlsError::Request(format!("project name {project:?} is not a valid host name"))
         })?;
         Ok(Client {
             http,
@@ -132,7 +143,8 @@ impl Client {
                     "no time left before the function timeout".into(),
                 ))
             } else {
-                self.pull_once(logstore, shard, cursor, end_cursor, count, remaining)
+                let timeout = remaining.min(ATTEMPT_TIMEOUT);
+                self.pull_once(logstore, shard, cursor, end_cursor, count, timeout)
                     .await
             };
             match result {
@@ -142,9 +154,13 @@ impl Client {
                 }
                 Err(e) if e.is_retryable() => {
                     let pause = backoff(attempt);
-                    let give_up = attempt >= MAX_ATTEMPTS
-                        || Instant::now() + pause + Duration::from_millis(500) >= deadline;
-                    if give_up {
+                    if attempt >= MAX_ATTEMPTS {
+                        return Err(SlsError::Exhausted {
+                            attempts: attempt,
+                            last: Box::new(e),
+                        });
+                    }
+                    if Instant::now() + pause + Duration::from_millis(500) >= deadline {
                         return Err(SlsError::Deadline {
                             attempts: attempt,
                             last: Box::new(e),
@@ -285,7 +301,10 @@ impl Client {
 
 fn header_value(v: &str) -> Result<HeaderValue, SlsError> {
     HeaderValue::from_str(v).map_err(|_| {
-        SlsError::Network("a request header has characters HTTP does not allow".into())
+        SlsError::Request(
+            "a request header (access key id or security token?) has characters HTTP does not allow"
+                .into(),
+        )
     })
 }
 
@@ -298,6 +317,9 @@ fn parse_header_number(value: Option<String>, name: &str) -> Result<usize, Strin
 
 fn network_error(e: reqwest::Error) -> SlsError {
     let e = e.without_url();
+    if e.is_builder() {
+        return SlsError::Request(e.to_string());
+    }
     let mut msg = if e.is_timeout() {
         "request timed out".to_string()
     } else {
@@ -325,8 +347,8 @@ fn server_error(status: u16, body: &[u8], request_id: String) -> SlsError {
     match serde_json::from_slice::<ErrorDoc>(body) {
         Ok(doc) => SlsError::Server {
             status,
-            code: doc.code.unwrap_or_else(|| "-".into()),
-            message: doc.message.unwrap_or_default(),
+            code: one_line(&doc.code.unwrap_or_else(|| "-".into())),
+            message: one_line(&doc.message.unwrap_or_default()),
             request_id,
         },
         Err(_) => {
@@ -334,11 +356,16 @@ fn server_error(status: u16, body: &[u8], request_id: String) -> SlsError {
             SlsError::Server {
                 status,
                 code: "InvalidErrorResponse".into(),
-                message: text.split_whitespace().collect::<Vec<_>>().join(" "),
+                message: one_line(&text),
                 request_id,
             }
         }
     }
+}
+
+/// Whitespace runs (line breaks included) folded to one space: an error stays one log line.
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// Percent-encodes a query value or path segment (RFC 3986 unreserved characters kept).
@@ -417,6 +444,12 @@ mod tests {
             e.to_string(),
             "SLS answered HTTP 400 InvalidCursor: This cursor is invalid (request id RID)"
         );
+        let e = server_error(
+            400,
+            br#"{"errorCode":"X","errorMessage":"two\nlines"}"#,
+            "R".into(),
+        );
+        assert!(e.to_string().contains("X: two lines"));
         let e = server_error(502, b"<html>\n<b>Bad Gateway</b></html>", "-".into());
         assert!(e
             .to_string()

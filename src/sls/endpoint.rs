@@ -145,8 +145,10 @@ impl fmt::Display for Endpoint {
 }
 
 fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
-    if s.len() >= prefix.len() && s[..prefix.len()].eq_ignore_ascii_case(prefix) {
-        Some(&s[prefix.len()..])
+    // Compared as bytes: slicing the str could split a character.
+    let head = s.as_bytes().get(..prefix.len())?;
+    if head.eq_ignore_ascii_case(prefix.as_bytes()) {
+        s.get(prefix.len()..)
     } else {
         None
     }
@@ -236,6 +238,9 @@ mod tests {
             "user@host",
             "[::1",
             "ho st",
+            "abcdefé",
+            "httpsé://x",
+            "éééé",
         ] {
             assert!(Endpoint::parse(bad).is_err(), "{bad:?} accepted");
         }

@@ -25,32 +25,71 @@ impl Framing {
         }
     }
 
-    /// Appends `msg`, framed, to `out`.
-    pub fn write(self, out: &mut Vec<u8>, msg: &[u8]) {
+    /// Appends `msg`, framed, to `out`, cut so that the message the receiver reads (after
+    /// escaping, before the count or trailer) is at most `max` bytes, on a UTF-8 character
+    /// boundary. Returns whether it was cut.
+    pub fn write(self, out: &mut Vec<u8>, msg: &[u8], max: usize) -> bool {
         match self {
             Framing::Lf => {
-                out.reserve(msg.len() + 1);
-                let mut start = 0;
-                for (i, &b) in msg.iter().enumerate() {
-                    let escape: &[u8] = match b {
-                        b'\n' => b"\\n",
-                        b'\r' => b"\\r",
-                        _ => continue,
-                    };
-                    out.extend_from_slice(&msg[start..i]);
-                    out.extend_from_slice(escape);
-                    start = i + 1;
-                }
-                out.extend_from_slice(&msg[start..]);
+                let truncated = write_escaped(out, msg, max);
                 out.push(b'\n');
+                truncated
             }
             Framing::OctetCounting => {
+                let cut = utf8_cut(msg, max);
                 // Writing to a Vec cannot fail.
-                let _ = write!(out, "{} ", msg.len());
-                out.extend_from_slice(msg);
+                let _ = write!(out, "{} ", cut);
+                out.extend_from_slice(&msg[..cut]);
+                cut < msg.len()
             }
         }
     }
+}
+
+/// The longest prefix of `msg` of at most `max` bytes that does not split a UTF-8 character.
+pub fn utf8_cut(msg: &[u8], max: usize) -> usize {
+    if msg.len() <= max {
+        return msg.len();
+    }
+    let mut cut = max;
+    while cut > 0 && (msg[cut] & 0xC0) == 0x80 {
+        cut -= 1;
+    }
+    cut
+}
+
+/// Appends `msg` with CR and LF written as `\r` and `\n`, at most `max` bytes, never
+/// splitting a character or an escape. Returns whether it was cut.
+fn write_escaped(out: &mut Vec<u8>, msg: &[u8], max: usize) -> bool {
+    let is_break = |b: &u8| *b == b'\n' || *b == b'\r';
+    let escaped_len = msg.len() + msg.iter().filter(|b| is_break(b)).count();
+    let (msg, truncated) = if escaped_len <= max {
+        (msg, false)
+    } else {
+        // The longest run of whole characters whose escaped length fits.
+        let (mut len, mut cut) = (0, 0);
+        for (i, b) in msg.iter().enumerate() {
+            if (b & 0xC0) != 0x80 {
+                cut = i;
+            }
+            len += if is_break(b) { 2 } else { 1 };
+            if len > max {
+                break;
+            }
+        }
+        (&msg[..cut], true)
+    };
+    out.reserve(msg.len() + 8);
+    let mut from = 0;
+    for (i, b) in msg.iter().enumerate() {
+        if is_break(b) {
+            out.extend_from_slice(&msg[from..i]);
+            out.extend_from_slice(if *b == b'\n' { b"\\n" } else { b"\\r" });
+            from = i + 1;
+        }
+    }
+    out.extend_from_slice(&msg[from..]);
+    truncated
 }
 
 /// Framed messages of one batch in one buffer, with where each ends (UDP sends them one
@@ -67,13 +106,19 @@ impl Batch {
         self.ends.clear();
     }
 
-    /// Appends `msg` framed by `framing`, or as-is (a datagram) when `framing` is `None`.
-    pub fn push(&mut self, framing: Option<Framing>, msg: &[u8]) {
-        match framing {
-            Some(f) => f.write(&mut self.buf, msg),
-            None => self.buf.extend_from_slice(msg),
-        }
+    /// Appends `msg` framed by `framing`, or as-is (a datagram) when `framing` is `None`,
+    /// cut to `max` bytes (see [`Framing::write`]). Returns whether it was cut.
+    pub fn push(&mut self, framing: Option<Framing>, msg: &[u8], max: usize) -> bool {
+        let truncated = match framing {
+            Some(f) => f.write(&mut self.buf, msg, max),
+            None => {
+                let cut = utf8_cut(msg, max);
+                self.buf.extend_from_slice(&msg[..cut]);
+                cut < msg.len()
+            }
+        };
         self.ends.push(self.buf.len());
+        truncated
     }
 
     /// Number of messages.
@@ -102,8 +147,43 @@ mod tests {
 
     fn framed(f: Framing, msg: &[u8]) -> Vec<u8> {
         let mut out = Vec::new();
-        f.write(&mut out, msg);
+        assert!(!f.write(&mut out, msg, usize::MAX));
         out
+    }
+
+    fn capped(f: Option<Framing>, msg: &str, max: usize) -> (String, bool) {
+        let mut b = Batch::default();
+        let cut = b.push(f, msg.as_bytes(), max);
+        (String::from_utf8(b.buf).unwrap(), cut)
+    }
+
+    #[test]
+    fn truncation_keeps_whole_characters_and_escapes() {
+        // "é" is 2 bytes, "中" 3: a cut never splits them.
+        assert_eq!(capped(None, "aé中b", 2), ("a".into(), true));
+        assert_eq!(capped(None, "aé中b", 3), ("aé".into(), true));
+        assert_eq!(capped(None, "aé中b", 5), ("aé".into(), true));
+        assert_eq!(capped(None, "aé中b", 6), ("aé中".into(), true));
+        assert_eq!(capped(None, "aé中b", 7), ("aé中b".into(), false));
+        assert_eq!(
+            capped(Some(Framing::OctetCounting), "aé中b", 4),
+            ("3 aé".into(), true)
+        );
+        // LF framing counts the escaped size and never cuts an escape in half.
+        assert_eq!(
+            capped(Some(Framing::Lf), "a\nb", 4),
+            ("a\\nb\n".into(), false)
+        );
+        assert_eq!(
+            capped(Some(Framing::Lf), "a\nb", 3),
+            ("a\\n\n".into(), true)
+        );
+        assert_eq!(capped(Some(Framing::Lf), "a\nb", 2), ("a\n".into(), true));
+        assert_eq!(
+            capped(Some(Framing::Lf), "é\r\n", 5),
+            ("é\\r\n".into(), true)
+        );
+        assert_eq!(capped(Some(Framing::Lf), "é", 1), ("\n".into(), true));
     }
 
     #[test]
@@ -131,9 +211,9 @@ mod tests {
     #[test]
     fn batch_keeps_message_boundaries() {
         let mut b = Batch::default();
-        b.push(None, b"one");
-        b.push(None, b"");
-        b.push(Some(Framing::Lf), b"two");
+        b.push(None, b"one", 100);
+        b.push(None, b"", 100);
+        b.push(Some(Framing::Lf), b"two", 100);
         assert_eq!(b.len(), 3);
         assert_eq!(
             b.iter().collect::<Vec<_>>(),

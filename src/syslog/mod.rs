@@ -1,13 +1,15 @@
 //! Syslog on the wire: the message ([`header`] + [`body`]), its [`frame`] on a stream, and the
-//! [`transport`] that carries it.
+//! [`transport`] that carries it, over [`tls`] where asked.
 
 pub mod body;
 pub mod frame;
 pub mod header;
+pub mod tls;
 pub mod transport;
 
 pub use frame::{Batch, Framing};
 pub use header::Rfc5424;
+pub use tls::Tls;
 pub use transport::{Protocol, SendError, Sender};
 
 /// Facility names of RFC 5424 table 1, by code.

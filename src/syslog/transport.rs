@@ -8,12 +8,21 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 use tokio::time::{timeout_at, Instant};
 
+use tokio_rustls::client::TlsStream;
+use tokio_rustls::TlsConnector;
+
 use super::frame::Batch;
+use super::tls::Tls;
+
+/// A byte stream both ways (TCP or TLS over TCP).
+trait Duplex: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Duplex for T {}
 
 /// The transport protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Protocol {
     Tcp,
+    Tls,
     Udp,
 }
 
@@ -21,18 +30,24 @@ impl Protocol {
     pub fn parse(s: &str) -> Option<Protocol> {
         match s.trim().to_ascii_lowercase().as_str() {
             "tcp" => Some(Protocol::Tcp),
+            "tls" => Some(Protocol::Tls),
             "udp" => Some(Protocol::Udp),
             _ => None,
         }
     }
 
+    /// 514 for tcp and udp, 6514 for tls (RFC 5425).
     pub fn default_port(self) -> u16 {
-        514
+        match self {
+            Protocol::Tls => 6514,
+            Protocol::Tcp | Protocol::Udp => 514,
+        }
     }
 
     pub fn as_str(self) -> &'static str {
         match self {
             Protocol::Tcp => "tcp",
+            Protocol::Tls => "tls",
             Protocol::Udp => "udp",
         }
     }
@@ -53,8 +68,10 @@ pub enum SendError {
     Timeout { target: String },
 }
 
-/// Longest wait for a TCP connection, whatever the deadline.
+/// Longest wait for a TCP connection or a TLS handshake, whatever the deadline.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long `finish` waits for the receiver to close its side.
+const CLOSE_WAIT: Duration = Duration::from_millis(500);
 
 /// An open connection (or connected UDP socket) to the receiver.
 pub struct Sender {
@@ -64,15 +81,18 @@ pub struct Sender {
 
 enum Inner {
     Tcp(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
     Udp(UdpSocket),
 }
 
 impl Sender {
-    /// Resolves and connects to `host:port`.
+    /// Resolves and connects to `host:port`; over TLS also completes the handshake with
+    /// `tls` (which `Protocol::Tls` requires).
     pub async fn connect(
         host: &str,
         port: u16,
         protocol: Protocol,
+        tls: Option<&Tls>,
         deadline: Instant,
     ) -> Result<Sender, SendError> {
         let target = if host.contains(':') {
@@ -87,7 +107,7 @@ impl Sender {
         };
         let limit = deadline.min(Instant::now() + CONNECT_TIMEOUT);
         let inner = match protocol {
-            Protocol::Tcp => {
+            Protocol::Tcp | Protocol::Tls => {
                 let stream = timeout_at(limit, TcpStream::connect((host, port)))
                     .await
                     .map_err(|_| connect_err("timed out".into()))?
@@ -95,7 +115,22 @@ impl Sender {
                 stream
                     .set_nodelay(true)
                     .map_err(|e| connect_err(e.to_string()))?;
-                Inner::Tcp(stream)
+                match (protocol, tls) {
+                    (Protocol::Tls, Some(tls)) => {
+                        let connector = TlsConnector::from(tls.config.clone());
+                        let limit = deadline.min(Instant::now() + CONNECT_TIMEOUT);
+                        let stream =
+                            timeout_at(limit, connector.connect(tls.server_name.clone(), stream))
+                                .await
+                                .map_err(|_| connect_err("the TLS handshake timed out".into()))?
+                                .map_err(|e| connect_err(format!("TLS handshake failed: {e}")))?;
+                        Inner::Tls(Box::new(stream))
+                    }
+                    (Protocol::Tls, None) => {
+                        return Err(connect_err("no TLS configuration".into()));
+                    }
+                    _ => Inner::Tcp(stream),
+                }
             }
             Protocol::Udp => {
                 let addr = timeout_at(limit, tokio::net::lookup_host((host, port)))
@@ -125,15 +160,18 @@ impl Sender {
     /// Sends a batch of framed messages: one large write on TCP (flushed before it returns),
     /// one datagram per message on UDP.
     pub async fn send_batch(&mut self, batch: &Batch, deadline: Instant) -> Result<(), SendError> {
-        let result = match &mut self.inner {
-            Inner::Tcp(stream) => {
+        let result = match self.stream() {
+            Some(stream) => {
                 timeout_at(deadline, async {
                     stream.write_all(&batch.buf).await?;
                     stream.flush().await
                 })
                 .await
             }
-            Inner::Udp(socket) => {
+            None => {
+                let Inner::Udp(socket) = &self.inner else {
+                    unreachable!("only UDP has no stream")
+                };
                 timeout_at(deadline, async {
                     for message in batch.iter() {
                         socket.send(message).await?;
@@ -146,31 +184,44 @@ impl Sender {
         self.check(result)
     }
 
-    /// Flushes, closes the sending side and waits briefly for the receiver to close its side:
-    /// a receiver that reset the connection (and so may have dropped data) is an error.
+    /// Closes the sending side (over TLS with a `close_notify` alert first, as RFC 5425
+    /// requires) and waits briefly for the receiver to close its side: a receiver that reset
+    /// the connection (and so may have dropped data) is an error.
     pub async fn finish(mut self, deadline: Instant) -> Result<(), SendError> {
         let target = self.target.clone();
-        if let Inner::Tcp(stream) = &mut self.inner {
-            let shut = timeout_at(deadline, stream.shutdown()).await;
-            Self::outcome(&target, shut)?;
-            let wait = deadline.min(Instant::now() + Duration::from_secs(1));
-            let mut scratch = [0u8; 512];
-            loop {
-                match timeout_at(wait, stream.read(&mut scratch)).await {
-                    Err(_) | Ok(Ok(0)) => break,
-                    Ok(Ok(_)) => continue,
-                    Ok(Err(e)) if e.kind() == io::ErrorKind::ConnectionReset => {
-                        return Err(SendError::Write {
-                            target,
-                            detail: "the receiver reset the connection; data may have been lost"
-                                .into(),
-                        })
-                    }
-                    Ok(Err(_)) => break,
+        let Some(stream) = self.stream() else {
+            return Ok(());
+        };
+        let shut = timeout_at(deadline, stream.shutdown()).await;
+        Self::outcome(&target, shut)?;
+        let wait = deadline.min(Instant::now() + CLOSE_WAIT);
+        let mut scratch = [0u8; 512];
+        loop {
+            match timeout_at(wait, stream.read(&mut scratch)).await {
+                // Closed in turn, or still open: nothing says data was refused.
+                Err(_) | Ok(Ok(0)) => return Ok(()),
+                Ok(Ok(_)) => continue,
+                // Closed without close_notify: what was flushed was read.
+                Ok(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(()),
+                // A reset or a TLS alert (a refused client certificate, say): what was
+                // written may have been dropped.
+                Ok(Err(e)) => {
+                    return Err(SendError::Write {
+                        target,
+                        detail: format!("the receiver refused the connection after the data was written ({e}); data may have been lost"),
+                    })
                 }
             }
         }
-        Ok(())
+    }
+
+    /// The byte stream of a TCP or TLS connection; `None` on UDP.
+    fn stream(&mut self) -> Option<&mut dyn Duplex> {
+        match &mut self.inner {
+            Inner::Tcp(s) => Some(s),
+            Inner::Tls(s) => Some(s.as_mut()),
+            Inner::Udp(_) => None,
+        }
     }
 
     fn check(

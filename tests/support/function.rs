@@ -22,6 +22,8 @@ pub fn settings(port: u16, framing: Framing) -> Settings {
         port,
         protocol: Protocol::Tcp,
         framing,
+        tls: None,
+        max_message_bytes: 65_536,
         facility: 20,
         severity: 4,
         hostname: "fc-instance.example.com".into(),
