@@ -23,6 +23,7 @@ use crate::config::Settings;
 use crate::secret::Secret;
 use crate::ship::{self, Invocation};
 use crate::sls::Credentials;
+use crate::syslog::Pool;
 use crate::trigger::Event;
 
 /// Largest event body accepted; an SLS trigger event is well under 1 KiB.
@@ -35,6 +36,18 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct App {
     pub settings: Arc<Settings>,
     pub http: reqwest::Client,
+    /// Receiver connections kept between invocations.
+    pub pool: Arc<Pool>,
+}
+
+impl App {
+    pub fn new(settings: Settings, http: reqwest::Client) -> App {
+        App {
+            settings: Arc::new(settings),
+            http,
+            pool: Arc::default(),
+        }
+    }
 }
 
 /// The runtime's routes.
@@ -42,7 +55,7 @@ pub fn router(app: App) -> Router {
     Router::new()
         .route("/invoke", post(invoke))
         .route("/initialize", post(initialize))
-        .route("/pre-stop", get(lifecycle))
+        .route("/pre-stop", get(pre_stop))
         .route("/pre-freeze", get(lifecycle))
         .with_state(app)
 }
@@ -176,7 +189,7 @@ async fn handle(
         credentials,
         deadline: ship::deadline(start, function_timeout(headers)),
     };
-    ship::run(&inv, &app.settings, &app.http)
+    ship::run(&inv, &app.settings, &app.http, &app.pool)
         .await
         .map_err(|e| (e.error_type(), e.message))
 }
@@ -189,6 +202,14 @@ async fn initialize(headers: HeaderMap) -> StatusCode {
 }
 
 async fn lifecycle() -> StatusCode {
+    StatusCode::OK
+}
+
+/// The instance is about to be destroyed: close receiver connections cleanly.
+async fn pre_stop(State(app): State<App>) -> StatusCode {
+    app.pool
+        .close_all(Instant::now() + Duration::from_secs(2))
+        .await;
     StatusCode::OK
 }
 

@@ -83,14 +83,19 @@ async fn serve() -> Result<(), String> {
         settings.port,
         settings.protocol.as_str()
     ));
-    let app = App {
-        settings: Arc::new(settings),
-        http,
-    };
-    axum::serve(listener, fc::router(app))
+    let app = App::new(settings, http);
+    let pool = app.pool.clone();
+    let served = axum::serve(listener, fc::router(app))
         .with_graceful_shutdown(shutdown_signal())
         .await
-        .map_err(|e| format!("server error: {e}"))
+        .map_err(|e| format!("server error: {e}"));
+    let closed = pool
+        .close_all(tokio::time::Instant::now() + std::time::Duration::from_secs(2))
+        .await;
+    fc::say(&format!(
+        "INFO shutting down; closed {closed} receiver connection(s)"
+    ));
+    served
 }
 
 async fn shutdown_signal() {

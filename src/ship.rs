@@ -15,7 +15,7 @@ use tokio::time::Instant;
 use crate::config::Settings;
 use crate::record;
 use crate::sls::{self, proto, Credentials, Pull, SlsError};
-use crate::syslog::{body, Batch, Framing, Protocol, Rfc5424, SendError, Sender};
+use crate::syslog::{body, Batch, Framing, Pool, Protocol, Rfc5424, SendError, Sender};
 use crate::trigger::Event;
 
 /// Everything one invocation needs.
@@ -51,6 +51,10 @@ pub struct Summary {
     pub truncated: u64,
     /// Failed PullLogs attempts that were retried.
     pub pull_retries: u64,
+    /// Batches written again after a failed write or a lost connection.
+    pub send_retries: u64,
+    /// Messages written a second time after a reconnect (at-least-once delivery).
+    pub frames_resent: u64,
     pub duration_ms: u64,
 }
 
@@ -110,11 +114,13 @@ enum Pulled {
     Done,
 }
 
-/// Ships `inv`'s range with `settings`; `http` is the process's shared HTTP client.
+/// Ships `inv`'s range with `settings`; `http` and `pool` are the process's shared HTTP
+/// client and receiver connections.
 pub async fn run(
     inv: &Invocation,
     settings: &Settings,
     http: &reqwest::Client,
+    pool: &Pool,
 ) -> Result<Summary, ShipError> {
     let started = Instant::now();
     let ev = &inv.event;
@@ -146,7 +152,7 @@ pub async fn run(
             inv.deadline,
             tx,
         ));
-        let result = send_all(rx, settings, inv.deadline, &mut summary).await;
+        let result = send_all(rx, settings, pool, inv.deadline, &mut summary).await;
         puller.abort();
         result?;
     }
@@ -205,6 +211,7 @@ async fn pull_range(
 async fn send_all(
     mut rx: mpsc::Receiver<Pulled>,
     settings: &Settings,
+    pool: &Pool,
     deadline: Instant,
     summary: &mut Summary,
 ) -> Result<(), ShipError> {
@@ -218,7 +225,12 @@ async fn send_all(
         Protocol::Tcp | Protocol::Tls => Some(settings.framing),
         Protocol::Udp => None,
     };
-    let mut sender: Option<Sender> = None;
+    let mut delivery = Delivery {
+        settings,
+        pool,
+        sender: None,
+        previous: Batch::default(),
+    };
     let mut batch = Batch::default();
     let mut msg = Vec::with_capacity(4096);
 
@@ -278,31 +290,87 @@ async fn send_all(
         if batch.is_empty() {
             continue;
         }
-        let sender = match &mut sender {
-            Some(s) => s,
-            None => sender.insert(
-                Sender::connect(
-                    &settings.host,
-                    settings.port,
-                    settings.protocol,
-                    settings.tls.as_ref(),
-                    deadline,
-                )
-                .await
-                .map_err(ShipError::send)?,
-            ),
-        };
-        sender
-            .send_batch(&batch, deadline)
-            .await
-            .map_err(ShipError::send)?;
-        summary.frames_sent += batch.len() as u64;
-        summary.bytes_sent += batch.buf.len() as u64;
+        delivery.send(&mut batch, deadline, summary).await?;
     }
-    if let Some(sender) = sender {
-        sender.finish(deadline).await.map_err(ShipError::send)?;
+    if let Some(sender) = delivery.sender.take() {
+        pool.give_back(sender);
     }
     Ok(())
+}
+
+/// Attempts to write one batch (reconnecting in between) before the invocation fails.
+const SEND_ATTEMPTS: u32 = 4;
+
+/// The delivery rule for one invocation: every batch is written and flushed, on a connection
+/// checked for a receiver-side close just before; when a write fails or the connection was
+/// closed, reconnect and write again the previous batch (it may have been in flight when the
+/// connection died) and the current one. At least once: a receiver may see a log twice.
+struct Delivery<'a> {
+    settings: &'a Settings,
+    pool: &'a Pool,
+    sender: Option<Sender>,
+    /// The last batch written: resent after a reconnect.
+    previous: Batch,
+}
+
+impl Delivery<'_> {
+    /// Writes `batch`; on success it becomes the resend window and `batch` is handed back
+    /// empty (the two buffers swap, so nothing is reallocated).
+    async fn send(
+        &mut self,
+        batch: &mut Batch,
+        deadline: Instant,
+        summary: &mut Summary,
+    ) -> Result<(), ShipError> {
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            match self.try_send(batch, deadline, summary).await {
+                Ok(()) => break,
+                Err(e) => {
+                    self.sender = None;
+                    let pause = Duration::from_millis(100 << attempt.min(5));
+                    if attempt >= SEND_ATTEMPTS || Instant::now() + pause >= deadline {
+                        return Err(ShipError::send(e));
+                    }
+                    summary.send_retries += 1;
+                    tokio::time::sleep(pause).await;
+                }
+            }
+        }
+        summary.frames_sent += batch.len() as u64;
+        summary.bytes_sent += batch.buf.len() as u64;
+        std::mem::swap(&mut self.previous, batch);
+        batch.clear();
+        Ok(())
+    }
+
+    async fn try_send(
+        &mut self,
+        batch: &Batch,
+        deadline: Instant,
+        summary: &mut Summary,
+    ) -> Result<(), SendError> {
+        let s = self.settings;
+        let reused = self.sender.as_mut().is_some_and(Sender::is_open);
+        if !reused {
+            let new = self
+                .pool
+                .take(&s.host, s.port, s.protocol, s.tls.as_ref(), deadline)
+                .await?;
+            self.sender = Some(new);
+        }
+        let Some(sender) = self.sender.as_mut() else {
+            unreachable!("a sender was just set")
+        };
+        if !reused && !self.previous.is_empty() {
+            // The connection that carried the previous batch is gone: it may not all have
+            // arrived.
+            sender.send_batch(&self.previous, deadline).await?;
+            summary.frames_resent += self.previous.len() as u64;
+        }
+        sender.send_batch(batch, deadline).await
+    }
 }
 
 fn decode_error(message: String) -> ShipError {

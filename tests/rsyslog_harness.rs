@@ -4,7 +4,10 @@ mod support;
 
 use std::io::Write;
 use std::net::{Ipv4Addr, TcpStream, UdpSocket};
-use std::time::Duration;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
 
 use support::rsyslog::{Received, Rsyslog};
 
@@ -191,4 +194,178 @@ fn instances_are_independent() {
     assert_eq!(b.wait_for(1, WAIT)[0].msg, "to b");
     assert_eq!(a.wait_for(2, Duration::from_millis(300)).len(), 1);
     assert_eq!(b.wait_for(2, Duration::from_millis(300)).len(), 1);
+}
+
+/// Sends `frame` over TLS to 127.0.0.1:`port` with the `openssl s_client` CLI, verifying the
+/// server certificate against `ca` for the name `localhost`, optionally presenting a client
+/// certificate. Returns whether s_client succeeded, and its output.
+fn s_client(port: u16, ca: &Path, client: Option<(&Path, &Path)>, frame: &[u8]) -> (bool, String) {
+    let mut cmd = Command::new("openssl");
+    cmd.arg("s_client")
+        .arg("-connect")
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("-CAfile")
+        .arg(ca)
+        .args(["-verify_hostname", "localhost", "-verify_return_error"])
+        // `-quiet` implies `-ign_eof`; `-no_ign_eof` makes s_client exit at the end of stdin.
+        .args(["-quiet", "-no_ign_eof"]);
+    if let Some((cert, key)) = client {
+        cmd.arg("-cert").arg(cert).arg("-key").arg(key);
+    }
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn openssl s_client");
+    // Closing stdin (dropping it) ends the session.
+    child
+        .stdin
+        .take()
+        .expect("s_client stdin")
+        .write_all(frame)
+        .expect("write to s_client");
+    let deadline = Instant::now() + WAIT;
+    while child.try_wait().expect("try_wait s_client").is_none() {
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            break;
+        }
+        sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().expect("wait for s_client");
+    let text = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+fn by_input<'a>(got: &'a [Received], input: &str) -> &'a Received {
+    got.iter()
+        .find(|r| r.input == input)
+        .unwrap_or_else(|| panic!("no message from input {input} in {got:#?}"))
+}
+
+#[test]
+fn tls_inputs_receive_octet_counted_frames() {
+    let Some(rx) = Rsyslog::start_tls() else {
+        return;
+    };
+    let ports = [
+        rx.tcp_port(),
+        rx.tls_gtls_port(),
+        rx.tls_ossl_port(),
+        rx.tls_mtls_port(),
+    ];
+    for (i, a) in ports.iter().enumerate() {
+        assert!(ports[i + 1..].iter().all(|b| a != b), "{ports:?}");
+    }
+    for f in [
+        rx.ca_pem(),
+        rx.other_ca_pem(),
+        rx.client_cert(),
+        rx.client_key(),
+    ] {
+        assert!(f.is_file(), "{} missing", f.display());
+    }
+    let client = (rx.client_cert(), rx.client_key());
+    let cases = [
+        ("tls-gtls", rx.tls_gtls_port(), None),
+        ("tls-ossl", rx.tls_ossl_port(), None),
+        (
+            "tls-mtls",
+            rx.tls_mtls_port(),
+            Some((client.0.as_path(), client.1.as_path())),
+        ),
+    ];
+    for (i, (input, port, cert)) in cases.iter().enumerate() {
+        let msg = format!(
+            "<165>1 2024-03-05T07:08:09.123456Z host-{input} myapp 4242 ID47 \
+             [ex@32473 k=\"v{i}\"] via {input}"
+        );
+        let (ok, out) = s_client(*port, &rx.ca_pem(), *cert, &octet_counted(&msg));
+        assert!(ok, "s_client to {input} failed:\n{out}");
+        // One at a time, so a failure names the input.
+        let got = rx.wait_for(i + 1, WAIT);
+        let r = by_input(&got, input);
+        assert_eq!(r.hostname, format!("host-{input}"));
+        assert_eq!(r.pri, "165");
+        assert_eq!((r.facility.as_str(), r.severity.as_str()), ("20", "5"));
+        assert_eq!(r.version, "1");
+        assert_eq!(r.timestamp, "2024-03-05T07:08:09.123456Z");
+        assert_eq!(r.app_name, "myapp");
+        assert_eq!(r.procid, "4242");
+        assert_eq!(r.msgid, "ID47");
+        assert_eq!(r.structured_data, format!("[ex@32473 k=\"v{i}\"]"));
+        assert_eq!(
+            r.sd,
+            serde_json::json!({"ex@32473": {"k": format!("v{i}")}})
+        );
+        assert_eq!(r.msg, format!("via {input}"));
+        assert_eq!(r.rawmsg, msg);
+    }
+    assert_eq!(rx.wait_for(4, Duration::from_millis(300)).len(), 3);
+}
+
+#[test]
+fn mtls_input_refuses_a_client_without_certificate() {
+    let Some(mut rx) = Rsyslog::start_tls() else {
+        return;
+    };
+    let frame = octet_counted("<14>1 2024-03-05T07:08:09Z h app - - - no client cert");
+    // The TLS 1.3 handshake completes on the client side before the server checks the (absent)
+    // certificate, so s_client may or may not report the refusal: only the outcome counts.
+    let _ = s_client(rx.tls_mtls_port(), &rx.ca_pem(), None, &frame);
+    sleep(Duration::from_millis(1500));
+    let got = rx.wait_for(1, Duration::ZERO);
+    assert!(got.iter().all(|r| r.input != "tls-mtls"), "{got:#?}");
+
+    // The same input does accept the CA-signed client certificate, also after a restart, which
+    // keeps every port.
+    let ports = (rx.tls_gtls_port(), rx.tls_ossl_port(), rx.tls_mtls_port());
+    rx.restart();
+    assert_eq!(
+        (rx.tls_gtls_port(), rx.tls_ossl_port(), rx.tls_mtls_port()),
+        ports
+    );
+    let msg = "<14>1 2024-03-05T07:08:09Z h app - - - with client cert";
+    let (ok, out) = s_client(
+        rx.tls_mtls_port(),
+        &rx.ca_pem(),
+        Some((&rx.client_cert(), &rx.client_key())),
+        &octet_counted(msg),
+    );
+    assert!(ok, "s_client with client cert failed:\n{out}");
+    let got = rx.wait_for(1, WAIT);
+    assert_eq!(got.len(), 1, "{got:#?}");
+    assert_eq!(got[0].input, "tls-mtls");
+    assert_eq!(got[0].msg, "with client cert");
+}
+
+#[test]
+fn tls_server_certificate_does_not_verify_against_the_other_ca() {
+    let Some(rx) = Rsyslog::start_tls() else {
+        return;
+    };
+    let frame = octet_counted("<14>1 2024-03-05T07:08:09Z h app - - - wrong ca");
+    for port in [rx.tls_gtls_port(), rx.tls_ossl_port()] {
+        let (ok, out) = s_client(port, &rx.other_ca_pem(), None, &frame);
+        assert!(
+            !ok,
+            "s_client verified the server against the other CA:\n{out}"
+        );
+    }
+    assert_eq!(rx.wait_for(1, Duration::from_millis(500)).len(), 0);
+}
+
+#[test]
+fn plain_instance_has_no_tls() {
+    let Some(rx) = Rsyslog::start() else { return };
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rx.tls_gtls_port()));
+    assert!(
+        r.is_err(),
+        "tls_gtls_port() on a start() instance must panic"
+    );
 }

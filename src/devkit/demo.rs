@@ -84,10 +84,7 @@ pub async fn run() -> Result<(), String> {
         pull_count: 1000,
     };
     let http = crate::http_client()?;
-    let app = App {
-        settings: Arc::new(settings),
-        http: http.clone(),
-    };
+    let app = App::new(settings, http.clone());
     let listener = tokio::net::TcpListener::bind(loopback)
         .await
         .map_err(|e| format!("cannot start the function: {e}"))?;

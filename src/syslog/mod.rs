@@ -4,11 +4,13 @@
 pub mod body;
 pub mod frame;
 pub mod header;
+pub mod pool;
 pub mod tls;
 pub mod transport;
 
 pub use frame::{Batch, Framing};
 pub use header::Rfc5424;
+pub use pool::Pool;
 pub use tls::Tls;
 pub use transport::{Protocol, SendError, Sender};
 

@@ -2,9 +2,11 @@
 //! message per datagram). Every operation is bounded by the invocation deadline.
 
 use std::io;
+use std::pin::Pin;
+use std::task::Poll;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpStream, UdpSocket};
 use tokio::time::{timeout_at, Instant};
 
@@ -72,10 +74,22 @@ pub enum SendError {
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long `finish` waits for the receiver to close its side.
 const CLOSE_WAIT: Duration = Duration::from_millis(500);
+/// How long a new TLS connection is watched for a refusal before data is written.
+const REFUSAL_WAIT: Duration = Duration::from_millis(150);
+
+fn target(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
 
 /// An open connection (or connected UDP socket) to the receiver.
 pub struct Sender {
     target: String,
+    /// `protocol://host:port`: which pooled connections can serve a destination.
+    key: String,
     inner: Inner,
 }
 
@@ -95,11 +109,8 @@ impl Sender {
         tls: Option<&Tls>,
         deadline: Instant,
     ) -> Result<Sender, SendError> {
-        let target = if host.contains(':') {
-            format!("[{host}]:{port}")
-        } else {
-            format!("{host}:{port}")
-        };
+        let target = target(host, port);
+        let key = Sender::key_for(host, port, protocol);
         let connect_err = |detail: String| SendError::Connect {
             target: target.clone(),
             protocol: protocol.as_str(),
@@ -124,7 +135,13 @@ impl Sender {
                                 .await
                                 .map_err(|_| connect_err("the TLS handshake timed out".into()))?
                                 .map_err(|e| connect_err(format!("TLS handshake failed: {e}")))?;
-                        Inner::Tls(Box::new(stream))
+                        let mut sender = Sender {
+                            target: target.clone(),
+                            key: key.clone(),
+                            inner: Inner::Tls(Box::new(stream)),
+                        };
+                        sender.await_refusal(deadline).await?;
+                        return Ok(sender);
                     }
                     (Protocol::Tls, None) => {
                         return Err(connect_err("no TLS configuration".into()));
@@ -154,7 +171,7 @@ impl Sender {
                 Inner::Udp(socket)
             }
         };
-        Ok(Sender { target, inner })
+        Ok(Sender { target, key, inner })
     }
 
     /// Sends a batch of framed messages: one large write on TCP (flushed before it returns),
@@ -212,6 +229,60 @@ impl Sender {
                     })
                 }
             }
+        }
+    }
+
+    /// `protocol://host:port`.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// The key of connections to `host:port` over `protocol`.
+    pub fn key_for(host: &str, port: u16, protocol: Protocol) -> String {
+        format!("{}://{}", protocol.as_str(), target(host, port))
+    }
+
+    /// True unless the receiver has closed or broken the connection (EOF, reset, a TLS
+    /// alert). Checked without waiting before every write on a kept connection: writing into
+    /// a half-closed TCP socket "succeeds" and the data is lost.
+    pub fn is_open(&mut self) -> bool {
+        let Some(stream) = self.stream() else {
+            return true;
+        };
+        let mut scratch = [0u8; 256];
+        let mut buf = ReadBuf::new(&mut scratch);
+        let waker = std::task::Waker::noop();
+        let mut cx = std::task::Context::from_waker(waker);
+        match Pin::new(stream).poll_read(&mut cx, &mut buf) {
+            Poll::Pending => true,
+            // A syslog receiver sends nothing; data is ignored, EOF is not.
+            Poll::Ready(Ok(())) => !buf.filled().is_empty(),
+            Poll::Ready(Err(_)) => false,
+        }
+    }
+
+    /// After a TLS handshake: a receiver that refuses the client (a missing or untrusted
+    /// client certificate under TLS 1.3) says so right after the handshake completes on our
+    /// side. Waits briefly for that, so no data is written into a connection being refused.
+    async fn await_refusal(&mut self, deadline: Instant) -> Result<(), SendError> {
+        let target = self.target.clone();
+        let Some(stream) = self.stream() else {
+            return Ok(());
+        };
+        let wait = deadline.min(Instant::now() + REFUSAL_WAIT);
+        let mut scratch = [0u8; 256];
+        match timeout_at(wait, stream.read(&mut scratch)).await {
+            Err(_) | Ok(Ok(1..)) => Ok(()),
+            Ok(Ok(0)) => Err(SendError::Connect {
+                target,
+                protocol: "tls",
+                detail: "the receiver closed the connection right after the TLS handshake (does it require a client certificate?)".into(),
+            }),
+            Ok(Err(e)) => Err(SendError::Connect {
+                target,
+                protocol: "tls",
+                detail: format!("the receiver refused the TLS session: {e}"),
+            }),
         }
     }
 

@@ -3,7 +3,6 @@
 //! what each log must look like once shipped.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use serde_json::Value;
 use sls_syslog::config::Settings;
@@ -34,10 +33,7 @@ pub fn settings(port: u16, framing: Framing) -> Settings {
 
 /// Starts the function's HTTP server on a free loopback port.
 pub async fn start_function(settings: Settings) -> SocketAddr {
-    let app = App {
-        settings: Arc::new(settings),
-        http: sls_syslog::http_client().unwrap(),
-    };
+    let app = App::new(settings, sls_syslog::http_client().unwrap());
     let listener = tokio::net::TcpListener::bind(LOOPBACK).await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, fc::router(app)).await });

@@ -6,6 +6,24 @@
 //! received message becomes one JSON line in `out/messages.jsonl`; [`Rsyslog::wait_for`] parses
 //! that file into [`Received`] values.
 //!
+//! [`Rsyslog::start_tls`] adds three RFC 5425 TLS inputs (imtcp with `streamDriver.mode="1"`) on
+//! more free ports, all feeding the same output file, told apart by [`Received::input`]:
+//!
+//! | input      | driver         | `streamDriver.authMode` | port accessor              |
+//! |------------|----------------|-------------------------|----------------------------|
+//! | `tls-gtls` | gtls (GnuTLS)  | `anon`                  | [`Rsyslog::tls_gtls_port`] |
+//! | `tls-ossl` | ossl (OpenSSL) | `anon`                  | [`Rsyslog::tls_ossl_port`] |
+//! | `tls-mtls` | ossl (OpenSSL) | `x509/certvalid`        | [`Rsyslog::tls_mtls_port`] |
+//!
+//! The server certificate (`pki/server.pem`, SAN `DNS:localhost`, `IP:127.0.0.1`) is signed by a
+//! fresh per-instance CA ([`Rsyslog::ca_pem`]). `tls-mtls` refuses a client without a certificate
+//! signed by that CA ([`Rsyslog::client_cert`] / [`Rsyslog::client_key`] is one); the ossl driver
+//! answers such a client with a TLS `certificate required` alert (TLS 1.3: after the client's
+//! handshake already succeeded, so the client only sees it on its next read). gtls negotiates
+//! TLS 1.2 by default, ossl TLS 1.3. [`Rsyslog::other_ca_pem`] is an unrelated CA, for "server
+//! certificate does not verify" tests. The TLS inputs need the `rsyslog-gnutls`,
+//! `rsyslog-openssl` and `openssl` packages; [`Rsyslog::start`] needs none of them.
+//!
 //! The config loads no `imuxsock`/`imklog` and rsyslogd gets `-f` and `-i`, so it never touches
 //! `/dev/log`, `/etc/rsyslog.conf` or the system pid file. Instances are fully independent, so
 //! tests may run in parallel.
@@ -50,11 +68,12 @@ const POLL: Duration = Duration::from_millis(20);
 const START_ATTEMPTS: usize = 5;
 
 const SKIP_MESSAGE: &str = "SKIPPED: rsyslogd not found; install with: apt-get install -y rsyslog";
+const TLS_PACKAGES: &str = "rsyslog-gnutls rsyslog-openssl openssl";
 
 /// One message as rsyslog parsed it. Every property is the string rsyslog rendered.
 #[derive(Debug, Clone, serde::Deserialize)]
 pub struct Received {
-    /// Input name: `"tcp"` or `"udp"`.
+    /// Input name: `"tcp"`, `"udp"`, `"tls-gtls"`, `"tls-ossl"` or `"tls-mtls"`.
     pub input: String,
     pub pri: String,
     pub facility: String,
@@ -84,7 +103,16 @@ pub struct Rsyslog {
     dir: PathBuf,
     tcp_port: u16,
     udp_port: u16,
+    /// Only for instances from [`Rsyslog::start_tls`].
+    tls: Option<TlsPorts>,
     child: Option<Child>,
+}
+
+#[derive(Clone, Copy)]
+struct TlsPorts {
+    gtls: u16,
+    ossl: u16,
+    mtls: u16,
 }
 
 impl Rsyslog {
@@ -97,13 +125,42 @@ impl Rsyslog {
     /// Panics, with rsyslogd's stderr, when rsyslogd fails to start.
     pub fn start() -> Option<Rsyslog> {
         let Some(binary) = find_rsyslogd() else {
-            if ci() {
-                panic!("{SKIP_MESSAGE} (CI is set, so this is an error)");
-            }
-            // Straight to the stderr handle: libtest captures `eprintln!` of passing tests.
-            let _ = writeln!(std::io::stderr(), "\n=== {SKIP_MESSAGE} ===\n");
-            return None;
+            return skip(SKIP_MESSAGE);
         };
+        Rsyslog::launch(binary, false)
+    }
+
+    /// Like [`Rsyslog::start`], plus the three TLS inputs `tls-gtls`, `tls-ossl` and `tls-mtls`
+    /// (see the module docs) and a fresh PKI in `pki/` made with the `openssl` CLI.
+    ///
+    /// Returns `None` (after a loud SKIPPED line) when rsyslogd, its gtls/ossl netstream driver
+    /// modules or the `openssl` CLI are missing and `CI` is not set; panics when it is set.
+    pub fn start_tls() -> Option<Rsyslog> {
+        let binary = find_rsyslogd();
+        let mut missing: Vec<&str> = Vec::new();
+        if binary.is_none() {
+            missing.push("rsyslogd");
+        }
+        if let Some(dir) = binary.as_deref().and_then(module_dir) {
+            for (module, package) in [
+                ("lmnsd_gtls.so", "rsyslog-gnutls"),
+                ("lmnsd_ossl.so", "rsyslog-openssl"),
+            ] {
+                if !dir.join(module).is_file() {
+                    missing.push(package);
+                }
+            }
+        }
+        if !openssl_works() {
+            missing.push("openssl (CLI)");
+        }
+        match binary {
+            Some(binary) if missing.is_empty() => Rsyslog::launch(binary, true),
+            _ => skip(&missing_tls_message(&missing)),
+        }
+    }
+
+    fn launch(binary: PathBuf, tls: bool) -> Option<Rsyslog> {
         let dir = fresh_dir();
         for sub in ["work", "out"] {
             fs::create_dir(dir.join(sub)).expect("create rsyslog test subdirectory");
@@ -113,16 +170,32 @@ impl Rsyslog {
             dir,
             tcp_port: 0,
             udp_port: 0,
+            tls: None,
             child: None,
         };
+        if tls {
+            make_pki(&rx.dir.join("pki"));
+        }
         let mut last_error = String::new();
         for _ in 0..START_ATTEMPTS {
             rx.tcp_port = free_port(Proto::Tcp);
             rx.udp_port = free_port(Proto::Udp);
+            rx.tls = tls.then(|| TlsPorts {
+                gtls: free_port(Proto::Tcp),
+                ossl: free_port(Proto::Tcp),
+                mtls: free_port(Proto::Tcp),
+            });
             rx.write_config();
             match rx.spawn() {
                 Ok(()) => return Some(rx),
                 Err(Failure::PortTaken(e)) => last_error = e,
+                Err(Failure::MissingModule(e)) => {
+                    // The module directory was not where `module_dir` looked.
+                    return skip(&format!(
+                        "{}\n{e}",
+                        missing_tls_message(&["a netstream driver module"])
+                    ));
+                }
                 Err(Failure::Fatal(e)) => panic!("{e}"),
             }
         }
@@ -135,6 +208,65 @@ impl Rsyslog {
 
     pub fn udp_port(&self) -> u16 {
         self.udp_port
+    }
+
+    /// Port of the `tls-gtls` input (GnuTLS, no client authentication).
+    /// Panics unless the instance came from [`Rsyslog::start_tls`].
+    pub fn tls_gtls_port(&self) -> u16 {
+        self.tls_ports().gtls
+    }
+
+    /// Port of the `tls-ossl` input (OpenSSL, no client authentication).
+    /// Panics unless the instance came from [`Rsyslog::start_tls`].
+    pub fn tls_ossl_port(&self) -> u16 {
+        self.tls_ports().ossl
+    }
+
+    /// Port of the `tls-mtls` input (OpenSSL, `x509/certvalid`: the client must present a
+    /// certificate signed by [`Rsyslog::ca_pem`], e.g. [`Rsyslog::client_cert`]).
+    /// Panics unless the instance came from [`Rsyslog::start_tls`].
+    pub fn tls_mtls_port(&self) -> u16 {
+        self.tls_ports().mtls
+    }
+
+    /// The CA (PEM) that signed the server and client certificates.
+    pub fn ca_pem(&self) -> PathBuf {
+        self.pki_file("ca.pem")
+    }
+
+    /// An unrelated CA (PEM) that signed nothing the receiver uses.
+    pub fn other_ca_pem(&self) -> PathBuf {
+        self.pki_file("other-ca.pem")
+    }
+
+    /// Client certificate (PEM, CN `sls-syslog-client`, extendedKeyUsage clientAuth) signed by
+    /// [`Rsyslog::ca_pem`]; accepted by `tls-mtls`.
+    pub fn client_cert(&self) -> PathBuf {
+        self.pki_file("client.pem")
+    }
+
+    /// Unencrypted PKCS#8 PEM private key (RSA 2048) of [`Rsyslog::client_cert`].
+    pub fn client_key(&self) -> PathBuf {
+        self.pki_file("client.key")
+    }
+
+    fn tls_ports(&self) -> TlsPorts {
+        self.tls
+            .expect("this Rsyslog has no TLS inputs: start it with Rsyslog::start_tls()")
+    }
+
+    fn pki_file(&self, name: &str) -> PathBuf {
+        let _ = self.tls_ports();
+        self.dir.join("pki").join(name)
+    }
+
+    /// Every TCP port (plain and TLS) rsyslogd must listen on.
+    fn tcp_ports(&self) -> Vec<u16> {
+        let mut ports = vec![self.tcp_port];
+        if let Some(t) = self.tls {
+            ports.extend([t.gtls, t.ossl, t.mtls]);
+        }
+        ports
     }
 
     /// Polls the output file until at least `n` messages have been parsed or `timeout` passes;
@@ -151,8 +283,8 @@ impl Rsyslog {
         }
     }
 
-    /// Stops rsyslogd (SIGTERM, then waits for it) and starts it again on the same ports,
-    /// appending to the same output file.
+    /// Stops rsyslogd (SIGTERM, then waits for it) and starts it again on the same ports (TLS
+    /// ports and PKI included), appending to the same output file.
     pub fn restart(&mut self) {
         self.stop();
         // The ports are unprotected while rsyslogd is down; retry briefly in case a lingering
@@ -164,7 +296,7 @@ impl Rsyslog {
                 Err(Failure::PortTaken(_)) if Instant::now() < deadline => {
                     sleep(Duration::from_millis(200));
                 }
-                Err(Failure::PortTaken(e) | Failure::Fatal(e)) => {
+                Err(Failure::PortTaken(e) | Failure::MissingModule(e) | Failure::Fatal(e)) => {
                     panic!("rsyslogd restart on the same ports failed: {e}")
                 }
             }
@@ -210,7 +342,15 @@ impl Rsyslog {
 
     fn write_config(&self) {
         let dir = config_string(&self.dir);
+        let tls_inputs = match self.tls {
+            None => String::new(),
+            Some(t) => TLS_INPUTS_TEMPLATE
+                .replace("@GTLS_PORT@", &t.gtls.to_string())
+                .replace("@OSSL_PORT@", &t.ossl.to_string())
+                .replace("@MTLS_PORT@", &t.mtls.to_string()),
+        };
         let conf = CONFIG_TEMPLATE
+            .replace("@TLS_INPUTS@", &tls_inputs)
             .replace("@DIR@", &dir)
             .replace("@TCP_PORT@", &self.tcp_port.to_string())
             .replace("@UDP_PORT@", &self.udp_port.to_string());
@@ -224,7 +364,9 @@ impl Rsyslog {
         String::from_utf8_lossy(&bytes[from..]).into_owned()
     }
 
-    /// Spawns rsyslogd and waits until it owns both ports and the TCP port accepts connections.
+    /// Spawns rsyslogd and waits until it owns all its ports and the plain TCP port accepts
+    /// connections. (The TLS ports are only checked for LISTEN state: a bare connect would make
+    /// rsyslogd log a failed handshake. All imtcp listeners are set up before any serves.)
     fn spawn(&mut self) -> Result<(), Failure> {
         assert!(self.child.is_none(), "rsyslogd is already running");
         let stderr = OpenOptions::new()
@@ -263,14 +405,23 @@ impl Rsyslog {
                 )));
             }
             let err = new_stderr(self);
+            if err.contains("could not load module 'lmnsd_") {
+                // rsyslogd keeps running without any imtcp input.
+                self.stop();
+                return Err(Failure::MissingModule(err));
+            }
             if err.contains("Address already in use") || err.contains("Could not create") {
                 self.stop();
                 return Err(Failure::PortTaken(format!(
-                    "ports tcp {} / udp {}: {err}",
-                    self.tcp_port, self.udp_port
+                    "ports tcp {:?} / udp {}: {err}",
+                    self.tcp_ports(),
+                    self.udp_port
                 )));
             }
-            if owns_port(pid, Proto::Tcp, self.tcp_port)
+            if self
+                .tcp_ports()
+                .into_iter()
+                .all(|port| owns_port(pid, Proto::Tcp, port))
                 && owns_port(pid, Proto::Udp, self.udp_port)
                 && TcpStream::connect_timeout(
                     &SocketAddr::from((Ipv4Addr::LOCALHOST, self.tcp_port)),
@@ -292,8 +443,8 @@ impl Rsyslog {
             if Instant::now() >= deadline {
                 self.stop();
                 return Err(Failure::Fatal(format!(
-                    "rsyslogd did not listen on 127.0.0.1 tcp {} / udp {} within {:?}; stderr:\n{}",
-                    self.tcp_port,
+                    "rsyslogd did not listen on 127.0.0.1 tcp {:?} / udp {} within {:?}; stderr:\n{}",
+                    self.tcp_ports(),
                     self.udp_port,
                     START_TIMEOUT,
                     new_stderr(self)
@@ -320,6 +471,8 @@ impl Drop for Rsyslog {
 enum Failure {
     /// Another socket took one of the ports between choosing and binding; retry with others.
     PortTaken(String),
+    /// A netstream driver module (`lmnsd_gtls` / `lmnsd_ossl`) is not installed.
+    MissingModule(String),
     Fatal(String),
 }
 
@@ -345,7 +498,7 @@ module(load="mmpstrucdata")
 
 input(type="imudp" address="127.0.0.1" port="@UDP_PORT@" ruleset="capture" name="udp")
 input(type="imtcp" address="127.0.0.1" port="@TCP_PORT@" ruleset="capture" name="tcp")
-
+@TLS_INPUTS@
 template(name="ts3339" type="string" string="%timereported:::date-rfc3339%")
 template(name="jsonline" type="list") { property(name="$!out") constant(value="\n") }
 
@@ -368,6 +521,172 @@ ruleset(name="capture") {
   action(type="omfile" file="@DIR@/out/messages.jsonl" template="jsonline")
 }
 "#;
+
+// Per-input `streamDriver.*` parameters (two drivers in one rsyslogd) work in 8.2302. gtls also
+// refuses a client without a certificate under `x509/certvalid`, but silently (no alert).
+const TLS_INPUTS_TEMPLATE: &str = r#"input(type="imtcp" address="127.0.0.1" port="@GTLS_PORT@" ruleset="capture" name="tls-gtls"
+      streamDriver.name="gtls" streamDriver.mode="1" streamDriver.authMode="anon"
+      streamDriver.CAFile="@DIR@/pki/ca.pem" streamDriver.CertFile="@DIR@/pki/server.pem"
+      streamDriver.KeyFile="@DIR@/pki/server.key")
+input(type="imtcp" address="127.0.0.1" port="@OSSL_PORT@" ruleset="capture" name="tls-ossl"
+      streamDriver.name="ossl" streamDriver.mode="1" streamDriver.authMode="anon"
+      streamDriver.CAFile="@DIR@/pki/ca.pem" streamDriver.CertFile="@DIR@/pki/server.pem"
+      streamDriver.KeyFile="@DIR@/pki/server.key")
+input(type="imtcp" address="127.0.0.1" port="@MTLS_PORT@" ruleset="capture" name="tls-mtls"
+      streamDriver.name="ossl" streamDriver.mode="1" streamDriver.authMode="x509/certvalid"
+      streamDriver.CAFile="@DIR@/pki/ca.pem" streamDriver.CertFile="@DIR@/pki/server.pem"
+      streamDriver.KeyFile="@DIR@/pki/server.key")
+"#;
+
+/// Prints a loud SKIPPED line, or panics when `CI` is set.
+fn skip(message: &str) -> Option<Rsyslog> {
+    if ci() {
+        panic!("{message} (CI is set, so this is an error)");
+    }
+    // Straight to the stderr handle: libtest captures `eprintln!` of passing tests.
+    let _ = writeln!(std::io::stderr(), "\n=== {message} ===\n");
+    None
+}
+
+fn missing_tls_message(missing: &[&str]) -> String {
+    let rsyslog = if missing.contains(&"rsyslogd") {
+        "rsyslog "
+    } else {
+        ""
+    };
+    format!(
+        "SKIPPED: TLS receiver needs {}; install with: apt-get install -y {rsyslog}{TLS_PACKAGES}",
+        missing.join(", ")
+    )
+}
+
+/// Where rsyslogd loads its modules from, if it can be found: the directory holding
+/// `lmnsd_ptcp.so` (part of the rsyslog package) among the usual places.
+fn module_dir(binary: &Path) -> Option<PathBuf> {
+    let mut candidates = Vec::new();
+    if let Some(prefix) = binary.parent().and_then(Path::parent) {
+        candidates.push(prefix.join("lib").join("rsyslog"));
+        candidates.push(prefix.join("lib64").join("rsyslog"));
+    }
+    // Debian puts them in /usr/lib/<multiarch triplet>/rsyslog.
+    if let Ok(entries) = fs::read_dir("/usr/lib") {
+        candidates.extend(entries.flatten().map(|e| e.path().join("rsyslog")));
+    }
+    candidates.extend(
+        [
+            "/usr/lib/rsyslog",
+            "/usr/lib64/rsyslog",
+            "/usr/local/lib/rsyslog",
+        ]
+        .map(PathBuf::from),
+    );
+    candidates
+        .into_iter()
+        .find(|d| d.join("lmnsd_ptcp.so").is_file())
+}
+
+fn openssl_works() -> bool {
+    Command::new("openssl")
+        .arg("version")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Makes `dir` with a self-signed CA, a server certificate for `localhost`/`127.0.0.1` and a
+/// client certificate, both signed by it, and an unrelated second CA, using the `openssl` CLI
+/// (RSA 2048, valid 365 days). The key generations run in parallel, then the two signings.
+fn make_pki(dir: &Path) {
+    fs::create_dir(dir).expect("create pki directory");
+    let d = dir
+        .to_str()
+        .unwrap_or_else(|| panic!("temp dir {} is not UTF-8", dir.display()));
+    let args = |line: String| -> Vec<String> {
+        line.split_whitespace()
+            .map(|a| a.replace('~', " ").replace("@D@", d))
+            .collect()
+    };
+    // `~` stands for a space inside one argument; `@D@` for the directory.
+    let ca = |name: &str, cn: &str| {
+        args(format!(
+            "req -x509 -newkey rsa:2048 -nodes -days 365 -subj /CN={cn} \
+             -addext basicConstraints=critical,CA:TRUE \
+             -addext keyUsage=critical,keyCertSign,cRLSign \
+             -keyout @D@/{name}.key -out @D@/{name}.pem"
+        ))
+    };
+    let csr = |name: &str, cn: &str| {
+        args(format!(
+            "req -newkey rsa:2048 -nodes -subj /CN={cn} -keyout @D@/{name}.key -out @D@/{name}.csr"
+        ))
+    };
+    // Explicit serials: two parallel `-CAcreateserial` runs would race on ca.srl.
+    let sign = |name: &str, serial: u32, ext: &str| {
+        fs::write(dir.join(format!("{name}.ext")), ext).expect("write certificate extensions");
+        args(format!(
+            "x509 -req -in @D@/{name}.csr -CA @D@/ca.pem -CAkey @D@/ca.key -set_serial {serial} \
+             -days 365 -extfile @D@/{name}.ext -out @D@/{name}.pem"
+        ))
+    };
+    run_openssl_parallel(vec![
+        ca("ca", "Test~Syslog~CA"),
+        ca("other-ca", "Other~Test~Syslog~CA"),
+        csr("server", "localhost"),
+        csr("client", "sls-syslog-client"),
+    ]);
+    run_openssl_parallel(vec![
+        sign(
+            "server",
+            2,
+            "subjectAltName=DNS:localhost,IP:127.0.0.1\n\
+             extendedKeyUsage=serverAuth,clientAuth\n\
+             basicConstraints=CA:FALSE\n\
+             keyUsage=digitalSignature,keyEncipherment\n",
+        ),
+        sign(
+            "client",
+            3,
+            "extendedKeyUsage=clientAuth\n\
+             basicConstraints=CA:FALSE\n\
+             keyUsage=digitalSignature,keyEncipherment\n",
+        ),
+    ]);
+    for key in ["ca.key", "other-ca.key", "server.key", "client.key"] {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(dir.join(key), fs::Permissions::from_mode(0o600))
+            .expect("chmod 600 private key");
+    }
+}
+
+/// Runs `openssl` once per argument list, all at the same time; panics with its output if one
+/// fails.
+fn run_openssl_parallel(runs: Vec<Vec<String>>) {
+    let children: Vec<_> = runs
+        .into_iter()
+        .map(|args| {
+            let child = Command::new("openssl")
+                .args(&args)
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap_or_else(|e| panic!("spawn openssl: {e}"));
+            (args, child)
+        })
+        .collect();
+    for (args, child) in children {
+        let out = child.wait_with_output().expect("wait for openssl");
+        assert!(
+            out.status.success(),
+            "openssl {args:?} failed with {}:\n{}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
 
 fn parse_line(line: &[u8]) -> Received {
     // rsyslog may emit invalid UTF-8 (e.g. for a 7-digit TIME-SECFRAC); keep the line usable.
