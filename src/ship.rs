@@ -298,8 +298,9 @@ async fn send_all(
     Ok(())
 }
 
-/// Attempts to write one batch (reconnecting in between) before the invocation fails.
-const SEND_ATTEMPTS: u32 = 4;
+/// Attempts to write one batch (reconnecting in between) before the invocation fails; the
+/// pauses between them (0.2, 0.4, 0.8, 1.6, then 2 s) also stop at the deadline.
+const SEND_ATTEMPTS: u32 = 8;
 
 /// The delivery rule for one invocation: every batch is written and flushed, on a connection
 /// checked for a receiver-side close just before; when a write fails or the connection was
@@ -329,8 +330,12 @@ impl Delivery<'_> {
                 Ok(()) => break,
                 Err(e) => {
                     self.sender = None;
-                    let pause = Duration::from_millis(100 << attempt.min(5));
-                    if attempt >= SEND_ATTEMPTS || Instant::now() + pause >= deadline {
+                    let pause =
+                        Duration::from_millis(100 << attempt.min(5)).min(Duration::from_secs(2));
+                    if !e.is_retryable()
+                        || attempt >= SEND_ATTEMPTS
+                        || Instant::now() + pause >= deadline
+                    {
                         return Err(ShipError::send(e));
                     }
                     summary.send_retries += 1;

@@ -68,6 +68,28 @@ pub enum SendError {
     Write { target: String, detail: String },
     #[error("syslog receiver {target} did not accept data before the function timeout")]
     Timeout { target: String },
+    /// TLS refused on either side (certificate not trusted, wrong name, client certificate
+    /// refused): trying again cannot help.
+    #[error("TLS with syslog receiver {target} refused: {detail}")]
+    TlsRefused { target: String, detail: String },
+}
+
+impl SendError {
+    /// Worth reconnecting and trying again (everything but a TLS refusal).
+    pub fn is_retryable(&self) -> bool {
+        !matches!(self, SendError::TlsRefused { .. })
+    }
+}
+
+/// A TLS failure inside an I/O error: certificate problems and refusal alerts.
+fn tls_refusal(e: &io::Error) -> Option<String> {
+    let inner = e.get_ref()?.downcast_ref::<rustls::Error>()?;
+    match inner {
+        rustls::Error::InvalidCertificate(_)
+        | rustls::Error::NoCertificatesPresented
+        | rustls::Error::AlertReceived(_) => Some(inner.to_string()),
+        _ => None,
+    }
 }
 
 /// Longest wait for a TCP connection or a TLS handshake, whatever the deadline.
@@ -134,7 +156,13 @@ impl Sender {
                             timeout_at(limit, connector.connect(tls.server_name.clone(), stream))
                                 .await
                                 .map_err(|_| connect_err("the TLS handshake timed out".into()))?
-                                .map_err(|e| connect_err(format!("TLS handshake failed: {e}")))?;
+                                .map_err(|e| match tls_refusal(&e) {
+                                    Some(detail) => SendError::TlsRefused {
+                                        target: target.clone(),
+                                        detail: format!("handshake failed: {detail}"),
+                                    },
+                                    None => connect_err(format!("TLS handshake failed: {e}")),
+                                })?;
                         let mut sender = Sender {
                             target: target.clone(),
                             key: key.clone(),
@@ -278,10 +306,16 @@ impl Sender {
                 protocol: "tls",
                 detail: "the receiver closed the connection right after the TLS handshake (does it require a client certificate?)".into(),
             }),
-            Ok(Err(e)) => Err(SendError::Connect {
-                target,
-                protocol: "tls",
-                detail: format!("the receiver refused the TLS session: {e}"),
+            Ok(Err(e)) => Err(match tls_refusal(&e) {
+                Some(detail) => SendError::TlsRefused {
+                    target,
+                    detail: format!("the receiver refused the session: {detail}"),
+                },
+                None => SendError::Connect {
+                    target,
+                    protocol: "tls",
+                    detail: format!("the receiver dropped the TLS session: {e}"),
+                },
             }),
         }
     }
