@@ -2,3 +2,4 @@
 
 pub mod function;
 pub mod rsyslog;
+pub mod syslog_ng;
