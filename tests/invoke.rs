@@ -6,69 +6,12 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use sls_syslog::devkit::sample;
 use sls_syslog::devkit::sls_server::Fault;
-use sls_syslog::sls::proto::{Content, Log, LogGroup, LogTag};
+use sls_syslog::sls::proto::LogGroup;
 use sls_syslog::syslog::{Framing, Protocol};
 use support::function::*;
 use support::rsyslog::{Received, Rsyslog};
-
-fn content(k: &str, v: &[u8]) -> Content {
-    Content {
-        key: Bytes::from(k.to_string()),
-        value: Bytes::from(v.to_vec()),
-    }
-}
-
-/// Logs that have broken other shippers: line breaks, Unicode, bytes that are not UTF-8,
-/// empty values, repeated keys and tags, edge times.
-fn edge_group() -> LogGroup {
-    LogGroup {
-        logs: vec![
-            Log {
-                time: 1_709_622_489,
-                time_ns: Some(123_456_789),
-                contents: vec![
-                    content("msg", b"line1\nline2\r\nline3\ttabbed"),
-                    content("unicode", "日志 é Zoë 🚀".as_bytes()),
-                    content("not_utf8", b"\xff\xfe ok \xc3"),
-                    content("empty", b""),
-                    content("a", b"1"),
-                    content("a", b"2"),
-                ],
-            },
-            Log {
-                time: 951_868_799,
-                time_ns: Some(999_999_999),
-                contents: vec![content("leap", b"day")],
-            },
-            Log {
-                time: 1_700_000_000,
-                time_ns: Some(0),
-                contents: vec![content("level", b"INFO")],
-            },
-            Log {
-                time: 1,
-                time_ns: None,
-                contents: vec![],
-            },
-        ],
-        topic: None,
-        source: Some(Bytes::from_static(b"10.0.0.1")),
-        log_tags: vec![
-            LogTag {
-                key: Bytes::from_static(b"__hostname__"),
-                value: Bytes::from_static(b"h1"),
-            },
-            LogTag {
-                key: Bytes::from_static(b"__hostname__"),
-                value: Bytes::from_static(b"h2"),
-            },
-        ],
-        ..LogGroup::default()
-    }
-}
 
 fn test_groups() -> Vec<LogGroup> {
     let mut groups = sample::groups(6, 50, 11);

@@ -55,10 +55,10 @@ pub enum SlsError {
     #[error("invalid PullLogs response (request id {request_id}): {reason}")]
     BadResponse { reason: String, request_id: String },
     /// Retries stopped because the invocation deadline would pass.
-    #[error("{last}; gave up after {attempts} attempts to finish before the function timeout")]
+    #[error("{last}; gave up after {attempts} attempt(s) to finish before the function timeout")]
     Deadline { attempts: u32, last: Box<SlsError> },
     /// Retries stopped after the most attempts one call may make.
-    #[error("{last}; gave up after {attempts} attempts")]
+    #[error("{last}; gave up after {attempts} attempt(s)")]
     Exhausted { attempts: u32, last: Box<SlsError> },
 }
 

@@ -4,11 +4,12 @@
 
 use std::net::SocketAddr;
 
+use bytes::Bytes;
 use serde_json::Value;
 use sls_syslog::config::Settings;
 use sls_syslog::devkit::sls_server::{self, Account, Data, SlsServer};
 use sls_syslog::fc::{self, App};
-use sls_syslog::sls::proto::{Log, LogGroup};
+use sls_syslog::sls::proto::{Content, Log, LogGroup, LogTag};
 use sls_syslog::syslog::{Framing, Protocol};
 
 pub const LOOPBACK: SocketAddr =
@@ -204,4 +205,60 @@ pub fn logs_of(groups: &[LogGroup]) -> Vec<(&LogGroup, &Log)> {
         .iter()
         .flat_map(|g| g.logs.iter().map(move |l| (g, l)))
         .collect()
+}
+
+pub fn content(k: &str, v: &[u8]) -> Content {
+    Content {
+        key: Bytes::from(k.to_string()),
+        value: Bytes::from(v.to_vec()),
+    }
+}
+
+/// Logs that have broken other shippers: line breaks, Unicode, bytes that are not UTF-8,
+/// empty values, repeated keys and tags, edge times.
+pub fn edge_group() -> LogGroup {
+    LogGroup {
+        logs: vec![
+            Log {
+                time: 1_709_622_489,
+                time_ns: Some(123_456_789),
+                contents: vec![
+                    content("msg", b"line1\nline2\r\nline3\ttabbed"),
+                    content("unicode", "日志 é Zoë 🚀".as_bytes()),
+                    content("not_utf8", b"\xff\xfe ok \xc3"),
+                    content("empty", b""),
+                    content("a", b"1"),
+                    content("a", b"2"),
+                ],
+            },
+            Log {
+                time: 951_868_799,
+                time_ns: Some(999_999_999),
+                contents: vec![content("leap", b"day")],
+            },
+            Log {
+                time: 1_700_000_000,
+                time_ns: Some(0),
+                contents: vec![content("level", b"INFO")],
+            },
+            Log {
+                time: 1,
+                time_ns: None,
+                contents: vec![],
+            },
+        ],
+        topic: None,
+        source: Some(Bytes::from_static(b"10.0.0.1")),
+        log_tags: vec![
+            LogTag {
+                key: Bytes::from_static(b"__hostname__"),
+                value: Bytes::from_static(b"h1"),
+            },
+            LogTag {
+                key: Bytes::from_static(b"__hostname__"),
+                value: Bytes::from_static(b"h2"),
+            },
+        ],
+        ..LogGroup::default()
+    }
 }
