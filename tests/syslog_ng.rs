@@ -146,3 +146,29 @@ async fn an_oversized_log_is_truncated_and_the_connection_survives() {
     assert!(expected_kv(logs[1].0, logs[1].1).starts_with(&cut.msg));
     assert!(cut.msg.ends_with('é'), "cut on a character boundary");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pre_stop_closes_kept_tls_connections_with_close_notify() {
+    let Some(ng) = SyslogNg::start() else { return };
+    let sls = start_sls(vec![("c".into(), 0, sample::groups(1, 2, 3))]).await;
+    let f = start_function(ng_settings(&[
+        ("SYSLOG_PROTOCOL", "tls".to_string()),
+        ("SYSLOG_PORT", ng.tls_port().to_string()),
+        ("SYSLOG_TLS_CA", ng.ca_pem().to_string_lossy().into_owned()),
+        ("SYSLOG_TLS_SERVER_NAME", "localhost".to_string()),
+    ]))
+    .await;
+    let a = invoke(f, &event(&sls, "c", 0, 0, 1)).await;
+    assert_eq!(a.status, 200, "{a:?}");
+    assert_eq!(ng.wait_for(2, Duration::from_secs(10)).len(), 2);
+    let r = sls_syslog::http_client()
+        .unwrap()
+        .get(format!("http://{f}/pre-stop"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let log = ng.wait_for_internal_log("Syslog connection closed", Duration::from_secs(5));
+    eprintln!("{log}");
+    assert!(!log.to_lowercase().contains("unexpected eof"), "{log}");
+}
