@@ -3,37 +3,17 @@
 mod support;
 
 use std::io::Write;
-use std::net::{Ipv4Addr, TcpStream, UdpSocket};
-use std::path::Path;
-use std::process::{Command, Stdio};
 use std::thread::sleep;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use support::rsyslog::{Received, Rsyslog};
-
-const WAIT: Duration = Duration::from_secs(10);
-
-/// An RFC 6587 octet-counted frame: `MSG-LEN SP SYSLOG-MSG`, length in bytes.
-fn octet_counted(msg: &str) -> Vec<u8> {
-    let mut frame = format!("{} ", msg.len()).into_bytes();
-    frame.extend_from_slice(msg.as_bytes());
-    frame
-}
-
-fn tcp(rx: &Rsyslog) -> TcpStream {
-    TcpStream::connect((Ipv4Addr::LOCALHOST, rx.tcp_port())).expect("connect to rsyslog tcp")
-}
-
-fn send_udp(rx: &Rsyslog, msg: &str) {
-    let sock = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind udp");
-    sock.send_to(msg.as_bytes(), (Ipv4Addr::LOCALHOST, rx.udp_port()))
-        .expect("send udp");
-}
+use support::send::{
+    check_instances_are_independent, check_restart_keeps_ports_and_output, connect, find,
+    octet_counted, s_client, send_udp, WAIT,
+};
 
 fn by_host<'a>(got: &'a [Received], hostname: &str) -> &'a Received {
-    got.iter()
-        .find(|r| r.hostname == hostname)
-        .unwrap_or_else(|| panic!("no message from {hostname} in {got:#?}"))
+    find(got, hostname, |r| r.hostname == hostname)
 }
 
 #[test]
@@ -46,7 +26,7 @@ fn receives_octet_counted_lf_framed_and_udp() {
     let m2 = r#"<14>1 2024-03-05T07:08:09Z host2 app2 - - [exampleSDID@32473 iut="3" eventSource="App\"x\]"] second"#;
     // Two spaces after the NILVALUE SD: the first is the separator, the second belongs to MSG.
     let m3 = "<13>1 2024-03-05T07:08:09.5+02:00 host3 app3 - - -  leading space kept";
-    let mut conn = tcp(&rx);
+    let mut conn = connect(rx.tcp_port());
     conn.write_all(&octet_counted(m1)).unwrap();
     conn.write_all(&octet_counted(m2)).unwrap();
     conn.write_all(format!("{m3}\n").as_bytes()).unwrap();
@@ -56,7 +36,7 @@ fn receives_octet_counted_lf_framed_and_udp() {
     assert_eq!(got.len(), 3, "{got:#?}");
 
     let m4 = "<134>1 2024-03-05T07:08:09.000001Z host4 app4 99 M1 - udp message";
-    send_udp(&rx, m4);
+    send_udp(rx.udp_port(), m4);
     let got = rx.wait_for(4, WAIT);
     assert_eq!(got.len(), 4, "{got:#?}");
     assert_eq!(
@@ -126,7 +106,7 @@ fn receives_octet_counted_lf_framed_and_udp() {
 #[test]
 fn empty_msg_and_incomplete_frame() {
     let Some(rx) = Rsyslog::start() else { return };
-    let mut conn = tcp(&rx);
+    let mut conn = connect(rx.tcp_port());
     // No SP and no MSG after STRUCTURED-DATA.
     conn.write_all(&octet_counted("<14>1 2024-03-05T07:08:09Z h1 a - - -"))
         .unwrap();
@@ -149,34 +129,7 @@ fn restart_keeps_ports_and_output_file() {
     let Some(mut rx) = Rsyslog::start() else {
         return;
     };
-    let (tcp_port, udp_port) = (rx.tcp_port(), rx.udp_port());
-    tcp(&rx)
-        .write_all(&octet_counted(
-            "<14>1 2024-03-05T07:08:09Z h - - - - before",
-        ))
-        .unwrap();
-    assert_eq!(rx.wait_for(1, WAIT).len(), 1);
-
-    rx.restart();
-    assert_eq!((rx.tcp_port(), rx.udp_port()), (tcp_port, udp_port));
-    tcp(&rx)
-        .write_all(&octet_counted(
-            "<14>1 2024-03-05T07:08:09Z h - - - - after tcp",
-        ))
-        .unwrap();
-    assert_eq!(rx.wait_for(2, WAIT).len(), 2);
-    send_udp(&rx, "<14>1 2024-03-05T07:08:09Z h - - - - after udp");
-    let got = rx.wait_for(3, WAIT);
-    let msgs: Vec<&str> = got.iter().map(|r| r.msg.as_str()).collect();
-    assert_eq!(msgs, ["before", "after tcp", "after udp"]);
-
-    rx.stop();
-    assert!(
-        TcpStream::connect((Ipv4Addr::LOCALHOST, tcp_port)).is_err(),
-        "rsyslogd still listening after stop()"
-    );
-    // The output is still readable after stop.
-    assert_eq!(rx.wait_for(3, Duration::ZERO).len(), 3);
+    check_restart_keeps_ports_and_output(&mut rx);
 }
 
 #[test]
@@ -184,68 +137,11 @@ fn instances_are_independent() {
     let (Some(a), Some(b)) = (Rsyslog::start(), Rsyslog::start()) else {
         return;
     };
-    assert_ne!(a.tcp_port(), b.tcp_port());
-    assert_ne!(a.udp_port(), b.udp_port());
-    tcp(&a)
-        .write_all(&octet_counted("<14>1 2024-03-05T07:08:09Z a - - - - to a"))
-        .unwrap();
-    send_udp(&b, "<14>1 2024-03-05T07:08:09Z b - - - - to b");
-    assert_eq!(a.wait_for(1, WAIT)[0].msg, "to a");
-    assert_eq!(b.wait_for(1, WAIT)[0].msg, "to b");
-    assert_eq!(a.wait_for(2, Duration::from_millis(300)).len(), 1);
-    assert_eq!(b.wait_for(2, Duration::from_millis(300)).len(), 1);
-}
-
-/// Sends `frame` over TLS to 127.0.0.1:`port` with the `openssl s_client` CLI, verifying the
-/// server certificate against `ca` for the name `localhost`, optionally presenting a client
-/// certificate. Returns whether s_client succeeded, and its output.
-fn s_client(port: u16, ca: &Path, client: Option<(&Path, &Path)>, frame: &[u8]) -> (bool, String) {
-    let mut cmd = Command::new("openssl");
-    cmd.arg("s_client")
-        .arg("-connect")
-        .arg(format!("127.0.0.1:{port}"))
-        .arg("-CAfile")
-        .arg(ca)
-        .args(["-verify_hostname", "localhost", "-verify_return_error"])
-        // `-quiet` implies `-ign_eof`; `-no_ign_eof` makes s_client exit at the end of stdin.
-        .args(["-quiet", "-no_ign_eof"]);
-    if let Some((cert, key)) = client {
-        cmd.arg("-cert").arg(cert).arg("-key").arg(key);
-    }
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn openssl s_client");
-    // Closing stdin (dropping it) ends the session.
-    child
-        .stdin
-        .take()
-        .expect("s_client stdin")
-        .write_all(frame)
-        .expect("write to s_client");
-    let deadline = Instant::now() + WAIT;
-    while child.try_wait().expect("try_wait s_client").is_none() {
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            break;
-        }
-        sleep(Duration::from_millis(20));
-    }
-    let out = child.wait_with_output().expect("wait for s_client");
-    let text = format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
+    check_instances_are_independent(&a, &b);
 }
 
 fn by_input<'a>(got: &'a [Received], input: &str) -> &'a Received {
-    got.iter()
-        .find(|r| r.input == input)
-        .unwrap_or_else(|| panic!("no message from input {input} in {got:#?}"))
+    find(got, format_args!("input {input}"), |r| r.input == input)
 }
 
 #[test]

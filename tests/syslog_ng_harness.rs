@@ -16,79 +16,16 @@
 mod support;
 
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, TcpStream, UdpSocket};
-use std::path::Path;
-use std::process::{Command, Stdio};
-use std::thread::sleep;
 use std::time::{Duration, Instant};
 
+use support::send::{
+    check_instances_are_independent, check_restart_keeps_ports_and_output, connect, find,
+    octet_counted, s_client, send_udp, WAIT,
+};
 use support::syslog_ng::{NgReceived, SyslogNg};
 
-const WAIT: Duration = Duration::from_secs(10);
-
-/// An RFC 6587 octet-counted frame: `MSG-LEN SP SYSLOG-MSG`, length in bytes.
-fn octet_counted(msg: &str) -> Vec<u8> {
-    let mut frame = format!("{} ", msg.len()).into_bytes();
-    frame.extend_from_slice(msg.as_bytes());
-    frame
-}
-
-fn connect(port: u16) -> TcpStream {
-    TcpStream::connect((Ipv4Addr::LOCALHOST, port)).expect("connect to syslog-ng")
-}
-
-fn send_udp(rx: &SyslogNg, datagram: &str) {
-    let sock = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind udp");
-    sock.send_to(datagram.as_bytes(), (Ipv4Addr::LOCALHOST, rx.udp_port()))
-        .expect("send udp");
-}
-
 fn by_host<'a>(got: &'a [NgReceived], hostname: &str) -> &'a NgReceived {
-    got.iter()
-        .find(|r| r.hostname == hostname)
-        .unwrap_or_else(|| panic!("no message from {hostname} in {got:#?}"))
-}
-
-/// Sends `frame` over TLS to 127.0.0.1:`port` with the `openssl s_client` CLI, verifying the
-/// server certificate against `ca` for the name `localhost`. Returns whether s_client
-/// succeeded, and its output.
-fn s_client(port: u16, ca: &Path, frame: &[u8]) -> (bool, String) {
-    let mut child = Command::new("openssl")
-        .arg("s_client")
-        .arg("-connect")
-        .arg(format!("127.0.0.1:{port}"))
-        .arg("-CAfile")
-        .arg(ca)
-        .args(["-verify_hostname", "localhost", "-verify_return_error"])
-        // `-quiet` implies `-ign_eof`; `-no_ign_eof` makes s_client exit at the end of stdin.
-        .args(["-quiet", "-no_ign_eof"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn openssl s_client");
-    // Closing stdin (dropping it) ends the session.
-    child
-        .stdin
-        .take()
-        .expect("s_client stdin")
-        .write_all(frame)
-        .expect("write to s_client");
-    let deadline = Instant::now() + WAIT;
-    while child.try_wait().expect("try_wait s_client").is_none() {
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            break;
-        }
-        sleep(Duration::from_millis(20));
-    }
-    let out = child.wait_with_output().expect("wait for s_client");
-    let text = format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
+    find(got, hostname, |r| r.hostname == hostname)
 }
 
 #[test]
@@ -131,13 +68,13 @@ fn receives_tcp_lf_udp_and_tls() {
     assert_eq!(got.len(), 3, "{got:#?}");
 
     let m4 = "<134>1 2024-03-05T07:08:09.000001Z host4 app4 99 M1 - udp message";
-    send_udp(&rx, &format!("{m4}\n"));
+    send_udp(rx.udp_port(), &format!("{m4}\n"));
     let got = rx.wait_for(4, WAIT);
     assert_eq!(got.len(), 4, "{got:#?}");
 
     let m5 = "<86>1 2024-03-05T07:08:09.1-05:30 host5 tlsapp 7 TLS1 [a@1 k=\"v\"][b@2 x=\"y\"] \
               \u{feff}über\nTLS";
-    let (ok, out) = s_client(rx.tls_port(), &rx.ca_pem(), &octet_counted(m5));
+    let (ok, out) = s_client(rx.tls_port(), &rx.ca_pem(), None, &octet_counted(m5));
     assert!(ok, "s_client failed:\n{out}");
     let got = rx.wait_for(5, WAIT);
     assert_eq!(got.len(), 5, "{got:#?}");
@@ -284,7 +221,7 @@ fn lf_port_splits_at_every_lf() {
 fn tls_certificate_does_not_verify_against_the_other_ca() {
     let Some(rx) = SyslogNg::start() else { return };
     let frame = octet_counted("<14>1 2024-03-05T07:08:09Z h app - - - wrong ca");
-    let (ok, out) = s_client(rx.tls_port(), &rx.other_ca_pem(), &frame);
+    let (ok, out) = s_client(rx.tls_port(), &rx.other_ca_pem(), None, &frame);
     assert!(
         !ok,
         "s_client verified the server against the other CA:\n{out}"
@@ -299,43 +236,7 @@ fn restart_keeps_ports_and_output_file() {
         return;
     };
     let started = t.elapsed();
-    let ports = (rx.tcp_port(), rx.lf_port(), rx.udp_port(), rx.tls_port());
-    connect(rx.tcp_port())
-        .write_all(&octet_counted(
-            "<14>1 2024-03-05T07:08:09Z h - - - - before",
-        ))
-        .unwrap();
-    assert_eq!(rx.wait_for(1, WAIT).len(), 1);
-
-    let t = Instant::now();
-    rx.restart();
-    let restarted = t.elapsed();
-    assert_eq!(
-        (rx.tcp_port(), rx.lf_port(), rx.udp_port(), rx.tls_port()),
-        ports
-    );
-    connect(rx.tcp_port())
-        .write_all(&octet_counted(
-            "<14>1 2024-03-05T07:08:09Z h - - - - after tcp",
-        ))
-        .unwrap();
-    assert_eq!(rx.wait_for(2, WAIT).len(), 2);
-    send_udp(&rx, "<14>1 2024-03-05T07:08:09Z h - - - - after udp");
-    let got = rx.wait_for(3, WAIT);
-    let msgs: Vec<&str> = got.iter().map(|r| r.msg.as_str()).collect();
-    assert_eq!(msgs, ["before", "after tcp", "after udp"]);
-
-    let t = Instant::now();
-    rx.stop();
-    let stopped = t.elapsed();
-    for port in [ports.0, ports.1, ports.3] {
-        assert!(
-            TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_err(),
-            "syslog-ng still listening on {port} after stop()"
-        );
-    }
-    // The output is still readable after stop.
-    assert_eq!(rx.wait_for(3, Duration::ZERO).len(), 3);
+    let (restarted, stopped) = check_restart_keeps_ports_and_output(&mut rx);
     eprintln!("syslog-ng start {started:?}, restart {restarted:?}, stop {stopped:?}");
 }
 
@@ -344,16 +245,7 @@ fn instances_are_independent() {
     let (Some(a), Some(b)) = (SyslogNg::start(), SyslogNg::start()) else {
         return;
     };
-    assert_ne!(a.tcp_port(), b.tcp_port());
-    assert_ne!(a.udp_port(), b.udp_port());
-    connect(a.tcp_port())
-        .write_all(&octet_counted("<14>1 2024-03-05T07:08:09Z a - - - - to a"))
-        .unwrap();
-    send_udp(&b, "<14>1 2024-03-05T07:08:09Z b - - - - to b");
-    assert_eq!(a.wait_for(1, WAIT)[0].msg, "to a");
-    assert_eq!(b.wait_for(1, WAIT)[0].msg, "to b");
-    assert_eq!(a.wait_for(2, Duration::from_millis(300)).len(), 1);
-    assert_eq!(b.wait_for(2, Duration::from_millis(300)).len(), 1);
+    check_instances_are_independent(&a, &b);
 }
 
 #[test]

@@ -1,5 +1,7 @@
 #![allow(dead_code)]
 
+pub mod daemon;
 pub mod function;
 pub mod rsyslog;
+pub mod send;
 pub mod syslog_ng;

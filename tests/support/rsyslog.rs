@@ -47,25 +47,15 @@
 //!   delivered as a separate bogus message.
 #![allow(dead_code)]
 
-use std::collections::HashSet;
-use std::fs::{self, File, OpenOptions};
-use std::io::{ErrorKind, Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
-use std::thread::sleep;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::process::Command;
+use std::time::Duration;
 
-/// How long rsyslogd may take to bind its ports.
-const START_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long rsyslogd may take to exit after SIGTERM (it usually needs 1-2 s) before SIGKILL.
-const STOP_TIMEOUT: Duration = Duration::from_secs(10);
-/// How often files and sockets are polled.
-const POLL: Duration = Duration::from_millis(20);
-/// How many times `start` picks new ports when another process took one in the meantime.
-const START_ATTEMPTS: usize = 5;
+use super::daemon::{
+    config_string, free_port, make_pki, openssl_works, restart_on_same_ports, skip,
+    start_with_free_ports, Daemon, Failure, Proto, Ready,
+};
 
 const SKIP_MESSAGE: &str = "SKIPPED: rsyslogd not found; install with: apt-get install -y rsyslog";
 const TLS_PACKAGES: &str = "rsyslog-gnutls rsyslog-openssl openssl";
@@ -100,12 +90,11 @@ pub struct Received {
 /// A running rsyslogd receiver. Dropping it stops rsyslogd and removes its directory.
 pub struct Rsyslog {
     binary: PathBuf,
-    dir: PathBuf,
+    daemon: Daemon,
     tcp_port: u16,
     udp_port: u16,
     /// Only for instances from [`Rsyslog::start_tls`].
     tls: Option<TlsPorts>,
-    child: Option<Child>,
 }
 
 #[derive(Clone, Copy)]
@@ -161,23 +150,17 @@ impl Rsyslog {
     }
 
     fn launch(binary: PathBuf, tls: bool) -> Option<Rsyslog> {
-        let dir = fresh_dir();
-        for sub in ["work", "out"] {
-            fs::create_dir(dir.join(sub)).expect("create rsyslog test subdirectory");
-        }
         let mut rx = Rsyslog {
             binary,
-            dir,
+            daemon: Daemon::new("rsyslogd", "rsyslog", &["work", "out"]),
             tcp_port: 0,
             udp_port: 0,
             tls: None,
-            child: None,
         };
         if tls {
-            make_pki(&rx.dir.join("pki"));
+            make_pki(&rx.daemon.dir().join("pki"), true);
         }
-        let mut last_error = String::new();
-        for _ in 0..START_ATTEMPTS {
+        let started = start_with_free_ports("rsyslogd", || {
             rx.tcp_port = free_port(Proto::Tcp);
             rx.udp_port = free_port(Proto::Udp);
             rx.tls = tls.then(|| TlsPorts {
@@ -186,20 +169,16 @@ impl Rsyslog {
                 mtls: free_port(Proto::Tcp),
             });
             rx.write_config();
-            match rx.spawn() {
-                Ok(()) => return Some(rx),
-                Err(Failure::PortTaken(e)) => last_error = e,
-                Err(Failure::MissingModule(e)) => {
-                    // The module directory was not where `module_dir` looked.
-                    return skip(&format!(
-                        "{}\n{e}",
-                        missing_tls_message(&["a netstream driver module"])
-                    ));
-                }
-                Err(Failure::Fatal(e)) => panic!("{e}"),
-            }
+            rx.spawn()
+        });
+        match started {
+            Ok(()) => Some(rx),
+            // The module directory was not where `module_dir` looked.
+            Err(e) => skip(&format!(
+                "{}\n{e}",
+                missing_tls_message(&["a netstream driver module"])
+            )),
         }
-        panic!("rsyslogd could not bind its ports after {START_ATTEMPTS} attempts: {last_error}");
     }
 
     pub fn tcp_port(&self) -> u16 {
@@ -257,7 +236,7 @@ impl Rsyslog {
 
     fn pki_file(&self, name: &str) -> PathBuf {
         let _ = self.tls_ports();
-        self.dir.join("pki").join(name)
+        self.daemon.dir().join("pki").join(name)
     }
 
     /// Every TCP port (plain and TLS) rsyslogd must listen on.
@@ -273,75 +252,22 @@ impl Rsyslog {
     /// returns all messages parsed so far, in file order. Only complete lines (ending in LF)
     /// count. Panics if a complete line is not a valid record.
     pub fn wait_for(&self, n: usize, timeout: Duration) -> Vec<Received> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let got = self.read_all();
-            if got.len() >= n || Instant::now() >= deadline {
-                return got;
-            }
-            sleep(POLL);
-        }
+        self.daemon.wait_for(n, timeout)
     }
 
     /// Stops rsyslogd (SIGTERM, then waits for it) and starts it again on the same ports (TLS
     /// ports and PKI included), appending to the same output file.
     pub fn restart(&mut self) {
         self.stop();
-        // The ports are unprotected while rsyslogd is down; retry briefly in case a lingering
-        // socket still holds one, then give up loudly.
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            match self.spawn() {
-                Ok(()) => return,
-                Err(Failure::PortTaken(_)) if Instant::now() < deadline => {
-                    sleep(Duration::from_millis(200));
-                }
-                Err(Failure::PortTaken(e) | Failure::MissingModule(e) | Failure::Fatal(e)) => {
-                    panic!("rsyslogd restart on the same ports failed: {e}")
-                }
-            }
-        }
+        restart_on_same_ports("rsyslogd", || self.spawn());
     }
 
     /// Stops rsyslogd: SIGTERM, wait up to 10 s, then SIGKILL. Idempotent.
     pub fn stop(&mut self) {
-        if let Some(child) = self.child.take() {
-            terminate(child);
-        }
-    }
-
-    fn output_path(&self) -> PathBuf {
-        self.dir.join("out").join("messages.jsonl")
-    }
-
-    fn stderr_path(&self) -> PathBuf {
-        self.dir.join("rsyslogd.stderr")
-    }
-
-    fn config_path(&self) -> PathBuf {
-        self.dir.join("rsyslog.conf")
-    }
-
-    fn read_all(&self) -> Vec<Received> {
-        let bytes = match fs::read(self.output_path()) {
-            Ok(b) => b,
-            Err(e) if e.kind() == ErrorKind::NotFound => return Vec::new(),
-            Err(e) => panic!("read {}: {e}", self.output_path().display()),
-        };
-        // Anything after the last LF is a line rsyslog is still writing.
-        let complete = match bytes.iter().rposition(|&b| b == b'\n') {
-            Some(i) => &bytes[..i],
-            None => return Vec::new(),
-        };
-        complete
-            .split(|&b| b == b'\n')
-            .filter(|line| !line.iter().all(u8::is_ascii_whitespace))
-            .map(parse_line)
-            .collect()
+        self.daemon.stop();
     }
 
     fn write_config(&self) {
-        let dir = config_string(&self.dir);
         let tls_inputs = match self.tls {
             None => String::new(),
             Some(t) => TLS_INPUTS_TEMPLATE
@@ -349,137 +275,49 @@ impl Rsyslog {
                 .replace("@OSSL_PORT@", &t.ossl.to_string())
                 .replace("@MTLS_PORT@", &t.mtls.to_string()),
         };
-        let conf = CONFIG_TEMPLATE
-            .replace("@TLS_INPUTS@", &tls_inputs)
-            .replace("@DIR@", &dir)
-            .replace("@TCP_PORT@", &self.tcp_port.to_string())
-            .replace("@UDP_PORT@", &self.udp_port.to_string());
-        fs::write(self.config_path(), conf).expect("write rsyslog.conf");
-    }
-
-    /// rsyslogd's stdout+stderr log, from byte `from` on.
-    fn read_stderr(&self, from: u64) -> String {
-        let bytes = fs::read(self.stderr_path()).unwrap_or_default();
-        let from = usize::try_from(from).unwrap_or(usize::MAX).min(bytes.len());
-        String::from_utf8_lossy(&bytes[from..]).into_owned()
+        self.daemon.write_config(
+            &CONFIG_TEMPLATE
+                .replace("@TLS_INPUTS@", &tls_inputs)
+                .replace("@DIR@", &config_string(self.daemon.dir()))
+                .replace("@TCP_PORT@", &self.tcp_port.to_string())
+                .replace("@UDP_PORT@", &self.udp_port.to_string()),
+        );
     }
 
     /// Spawns rsyslogd and waits until it owns all its ports and the plain TCP port accepts
     /// connections. (The TLS ports are only checked for LISTEN state: a bare connect would make
     /// rsyslogd log a failed handshake. All imtcp listeners are set up before any serves.)
     fn spawn(&mut self) -> Result<(), Failure> {
-        assert!(self.child.is_none(), "rsyslogd is already running");
-        let stderr = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.stderr_path())
-            .expect("open rsyslogd stderr log");
-        let stderr_start = stderr.metadata().map(|m| m.len()).unwrap_or(0);
-        let stdout = stderr.try_clone().expect("clone stderr log handle");
-        let child = Command::new(&self.binary)
-            .arg("-n")
+        let mut cmd = Command::new(&self.binary);
+        cmd.arg("-n")
             .arg("-f")
-            .arg(self.config_path())
+            .arg(self.daemon.config_path())
             .arg("-i")
-            .arg(self.dir.join("work").join("rsyslogd.pid"))
-            .current_dir(&self.dir)
-            .stdin(Stdio::null())
-            .stdout(stdout)
-            .stderr(stderr)
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn {}: {e}", self.binary.display()));
-        let pid = child.id();
-        self.child = Some(child);
-
-        let new_stderr = |me: &Self| me.read_stderr(stderr_start);
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            let child = self.child.as_mut().expect("child");
-            if let Some(status) = child.try_wait().expect("try_wait rsyslogd") {
-                self.child = None;
-                return Err(Failure::Fatal(format!(
-                    "rsyslogd exited early with {status}; stderr:\n{}\nconfig {}:\n{}",
-                    new_stderr(self),
-                    self.config_path().display(),
-                    fs::read_to_string(self.config_path()).unwrap_or_default()
-                )));
-            }
-            let err = new_stderr(self);
-            if err.contains("could not load module 'lmnsd_") {
+            .arg(self.daemon.dir().join("work").join("rsyslogd.pid"));
+        let tcp = self.tcp_ports();
+        let udp = self.udp_port;
+        let check_output = |err: &str, exited: bool| {
+            if exited {
+                None
+            } else if err.contains("could not load module 'lmnsd_") {
                 // rsyslogd keeps running without any imtcp input.
-                self.stop();
-                return Err(Failure::MissingModule(err));
+                Some(Failure::Unavailable(err.to_owned()))
+            } else if err.contains("Address already in use") || err.contains("Could not create") {
+                Some(Failure::PortTaken(format!(
+                    "ports tcp {tcp:?} / udp {udp}: {err}"
+                )))
+            } else {
+                None
             }
-            if err.contains("Address already in use") || err.contains("Could not create") {
-                self.stop();
-                return Err(Failure::PortTaken(format!(
-                    "ports tcp {:?} / udp {}: {err}",
-                    self.tcp_ports(),
-                    self.udp_port
-                )));
-            }
-            if self
-                .tcp_ports()
-                .into_iter()
-                .all(|port| owns_port(pid, Proto::Tcp, port))
-                && owns_port(pid, Proto::Udp, self.udp_port)
-                && TcpStream::connect_timeout(
-                    &SocketAddr::from((Ipv4Addr::LOCALHOST, self.tcp_port)),
-                    Duration::from_secs(1),
-                )
-                .is_ok()
-            {
-                if udp_shared(pid, self.udp_port) {
-                    // Another socket with SO_REUSEADDR (e.g. another rsyslogd) is on the same UDP
-                    // port: datagrams might go there.
-                    self.stop();
-                    return Err(Failure::PortTaken(format!(
-                        "udp port {} is shared with another process",
-                        self.udp_port
-                    )));
-                }
-                return Ok(());
-            }
-            if Instant::now() >= deadline {
-                self.stop();
-                return Err(Failure::Fatal(format!(
-                    "rsyslogd did not listen on 127.0.0.1 tcp {:?} / udp {} within {:?}; stderr:\n{}",
-                    self.tcp_ports(),
-                    self.udp_port,
-                    START_TIMEOUT,
-                    new_stderr(self)
-                )));
-            }
-            sleep(POLL);
-        }
+        };
+        let ready = Ready {
+            tcp: &tcp,
+            udp,
+            connect: Some(self.tcp_port),
+            check_output: &check_output,
+        };
+        self.daemon.spawn(cmd, &ready)
     }
-}
-
-impl Drop for Rsyslog {
-    fn drop(&mut self) {
-        self.stop();
-        if std::thread::panicking() {
-            let err = self.read_stderr(0);
-            if !err.trim().is_empty() {
-                eprintln!("rsyslogd stderr ({}):\n{err}", self.dir.display());
-            }
-        }
-        let _ = fs::remove_dir_all(&self.dir);
-    }
-}
-
-enum Failure {
-    /// Another socket took one of the ports between choosing and binding; retry with others.
-    PortTaken(String),
-    /// A netstream driver module (`lmnsd_gtls` / `lmnsd_ossl`) is not installed.
-    MissingModule(String),
-    Fatal(String),
-}
-
-#[derive(Clone, Copy)]
-enum Proto {
-    Tcp,
-    Udp,
 }
 
 // Everything is a string (`set $!out!x = $prop` plus `property(name="$!out")`): list templates
@@ -538,16 +376,6 @@ input(type="imtcp" address="127.0.0.1" port="@MTLS_PORT@" ruleset="capture" name
       streamDriver.KeyFile="@DIR@/pki/server.key")
 "#;
 
-/// Prints a loud SKIPPED line, or panics when `CI` is set.
-fn skip(message: &str) -> Option<Rsyslog> {
-    if ci() {
-        panic!("{message} (CI is set, so this is an error)");
-    }
-    // Straight to the stderr handle: libtest captures `eprintln!` of passing tests.
-    let _ = writeln!(std::io::stderr(), "\n=== {message} ===\n");
-    None
-}
-
 fn missing_tls_message(missing: &[&str]) -> String {
     let rsyslog = if missing.contains(&"rsyslogd") {
         "rsyslog "
@@ -585,120 +413,6 @@ fn module_dir(binary: &Path) -> Option<PathBuf> {
         .find(|d| d.join("lmnsd_ptcp.so").is_file())
 }
 
-fn openssl_works() -> bool {
-    Command::new("openssl")
-        .arg("version")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-/// Makes `dir` with a self-signed CA, a server certificate for `localhost`/`127.0.0.1` and a
-/// client certificate, both signed by it, and an unrelated second CA, using the `openssl` CLI
-/// (RSA 2048, valid 365 days). The key generations run in parallel, then the two signings.
-fn make_pki(dir: &Path) {
-    fs::create_dir(dir).expect("create pki directory");
-    let d = dir
-        .to_str()
-        .unwrap_or_else(|| panic!("temp dir {} is not UTF-8", dir.display()));
-    let args = |line: String| -> Vec<String> {
-        line.split_whitespace()
-            .map(|a| a.replace('~', " ").replace("@D@", d))
-            .collect()
-    };
-    // `~` stands for a space inside one argument; `@D@` for the directory.
-    let ca = |name: &str, cn: &str| {
-        args(format!(
-            "req -x509 -newkey rsa:2048 -nodes -days 365 -subj /CN={cn} \
-             -addext basicConstraints=critical,CA:TRUE \
-             -addext keyUsage=critical,keyCertSign,cRLSign \
-             -keyout @D@/{name}.key -out @D@/{name}.pem"
-        ))
-    };
-    let csr = |name: &str, cn: &str| {
-        args(format!(
-            "req -newkey rsa:2048 -nodes -subj /CN={cn} -keyout @D@/{name}.key -out @D@/{name}.csr"
-        ))
-    };
-    // Explicit serials: two parallel `-CAcreateserial` runs would race on ca.srl.
-    let sign = |name: &str, serial: u32, ext: &str| {
-        fs::write(dir.join(format!("{name}.ext")), ext).expect("write certificate extensions");
-        args(format!(
-            "x509 -req -in @D@/{name}.csr -CA @D@/ca.pem -CAkey @D@/ca.key -set_serial {serial} \
-             -days 365 -extfile @D@/{name}.ext -out @D@/{name}.pem"
-        ))
-    };
-    run_openssl_parallel(vec![
-        ca("ca", "Test~Syslog~CA"),
-        ca("other-ca", "Other~Test~Syslog~CA"),
-        csr("server", "localhost"),
-        csr("client", "sls-syslog-client"),
-    ]);
-    run_openssl_parallel(vec![
-        sign(
-            "server",
-            2,
-            "subjectAltName=DNS:localhost,IP:127.0.0.1\n\
-             extendedKeyUsage=serverAuth,clientAuth\n\
-             basicConstraints=CA:FALSE\n\
-             keyUsage=digitalSignature,keyEncipherment\n",
-        ),
-        sign(
-            "client",
-            3,
-            "extendedKeyUsage=clientAuth\n\
-             basicConstraints=CA:FALSE\n\
-             keyUsage=digitalSignature,keyEncipherment\n",
-        ),
-    ]);
-    for key in ["ca.key", "other-ca.key", "server.key", "client.key"] {
-        use std::os::unix::fs::PermissionsExt;
-        fs::set_permissions(dir.join(key), fs::Permissions::from_mode(0o600))
-            .expect("chmod 600 private key");
-    }
-}
-
-/// Runs `openssl` once per argument list, all at the same time; panics with its output if one
-/// fails.
-fn run_openssl_parallel(runs: Vec<Vec<String>>) {
-    let children: Vec<_> = runs
-        .into_iter()
-        .map(|args| {
-            let child = Command::new("openssl")
-                .args(&args)
-                .stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap_or_else(|e| panic!("spawn openssl: {e}"));
-            (args, child)
-        })
-        .collect();
-    for (args, child) in children {
-        let out = child.wait_with_output().expect("wait for openssl");
-        assert!(
-            out.status.success(),
-            "openssl {args:?} failed with {}:\n{}{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-}
-
-fn parse_line(line: &[u8]) -> Received {
-    // rsyslog may emit invalid UTF-8 (e.g. for a 7-digit TIME-SECFRAC); keep the line usable.
-    let text = String::from_utf8_lossy(line);
-    serde_json::from_str(&text)
-        .unwrap_or_else(|e| panic!("rsyslog output line is not a valid record ({e}): {text}"))
-}
-
-fn ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
-}
-
 /// `$RSYSLOGD` if set, else `rsyslogd` on `PATH`, else `/usr/sbin`, `/sbin` (often not on a
 /// non-root user's `PATH`).
 fn find_rsyslogd() -> Option<PathBuf> {
@@ -710,138 +424,4 @@ fn find_rsyslogd() -> Option<PathBuf> {
         .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")])
         .map(|d| d.join("rsyslogd"))
         .find(|p| p.is_file())
-}
-
-fn fresh_dir() -> PathBuf {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let base = std::env::temp_dir();
-    loop {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        let dir = base.join(format!(
-            "sls-syslog-rsyslog-{}-{}-{nanos}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
-        match fs::create_dir(&dir) {
-            Ok(()) => return dir,
-            Err(e) if e.kind() == ErrorKind::AlreadyExists => continue,
-            Err(e) => panic!("create {}: {e}", dir.display()),
-        }
-    }
-}
-
-/// A path as a RainerScript string body.
-fn config_string(path: &Path) -> String {
-    let s = path
-        .to_str()
-        .unwrap_or_else(|| panic!("temp dir {} is not UTF-8", path.display()));
-    s.replace('\\', "\\\\").replace('"', "\\\"")
-}
-
-/// A port the OS considers free (bind to :0, then release), never handed out twice in this
-/// process, so parallel tests cannot pick the same port.
-fn free_port(proto: Proto) -> u16 {
-    static HANDED_OUT: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
-    loop {
-        let port = match proto {
-            Proto::Tcp => TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-                .and_then(|l| l.local_addr())
-                .expect("bind 127.0.0.1:0/tcp")
-                .port(),
-            Proto::Udp => UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))
-                .and_then(|s| s.local_addr())
-                .expect("bind 127.0.0.1:0/udp")
-                .port(),
-        };
-        let mut set = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
-        if set.get_or_insert_with(HashSet::new).insert(port) {
-            return port;
-        }
-    }
-}
-
-/// Socket inodes of the process (Linux `/proc`).
-fn socket_inodes(pid: u32) -> HashSet<String> {
-    let Ok(entries) = fs::read_dir(format!("/proc/{pid}/fd")) else {
-        return HashSet::new();
-    };
-    entries
-        .filter_map(|e| fs::read_link(e.ok()?.path()).ok())
-        .filter_map(|target| {
-            let t = target.to_str()?;
-            Some(t.strip_prefix("socket:[")?.strip_suffix(']')?.to_owned())
-        })
-        .collect()
-}
-
-/// `(local port, state, inode)` of every IPv4 socket of `proto` in the network namespace.
-fn proc_net(proto: Proto) -> Vec<(u16, String, String)> {
-    let file = match proto {
-        Proto::Tcp => "/proc/net/tcp",
-        Proto::Udp => "/proc/net/udp",
-    };
-    let mut text = String::new();
-    if File::open(file)
-        .and_then(|mut f| f.read_to_string(&mut text))
-        .is_err()
-    {
-        return Vec::new();
-    }
-    text.lines()
-        .skip(1)
-        .filter_map(|line| {
-            let cols: Vec<&str> = line.split_whitespace().collect();
-            let local = cols.get(1)?;
-            let port = u16::from_str_radix(local.rsplit(':').next()?, 16).ok()?;
-            Some((port, (*cols.get(3)?).to_owned(), (*cols.get(9)?).to_owned()))
-        })
-        .collect()
-}
-
-/// Whether process `pid` holds a listening TCP / bound UDP socket on `port`.
-fn owns_port(pid: u32, proto: Proto, port: u16) -> bool {
-    if !Path::new("/proc/net/tcp").exists() {
-        // Not Linux: fall back to the TCP connect check alone.
-        return true;
-    }
-    let mine = socket_inodes(pid);
-    proc_net(proto).iter().any(|(p, state, inode)| {
-        *p == port && mine.contains(inode) && (matches!(proto, Proto::Udp) || state == "0A")
-    })
-}
-
-/// Whether some other process also has a UDP socket on `port` (possible with SO_REUSEADDR).
-fn udp_shared(pid: u32, port: u16) -> bool {
-    let mine = socket_inodes(pid);
-    proc_net(Proto::Udp)
-        .iter()
-        .any(|(p, _, inode)| *p == port && !mine.contains(inode))
-}
-
-fn terminate(mut child: Child) {
-    extern "C" {
-        fn kill(pid: i32, sig: i32) -> i32;
-    }
-    const SIGTERM: i32 = 15;
-    if matches!(child.try_wait(), Ok(Some(_))) {
-        return;
-    }
-    if let Ok(pid) = i32::try_from(child.id()) {
-        // SAFETY: plain kill(2) on our own, not yet reaped, child process.
-        unsafe {
-            kill(pid, SIGTERM);
-        }
-    }
-    let deadline = Instant::now() + STOP_TIMEOUT;
-    while Instant::now() < deadline {
-        if !matches!(child.try_wait(), Ok(None)) {
-            return;
-        }
-        sleep(POLL);
-    }
-    let _ = child.kill();
-    let _ = child.wait();
 }
