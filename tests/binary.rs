@@ -108,6 +108,10 @@ async fn serves_fc_prints_its_log_lines_and_never_a_secret() {
         2,
         "{stdout}"
     );
+    assert!(
+        lines.contains(&"INFO shutting down; closed 1 receiver connection(s)"),
+        "SIGTERM closes the kept connection: {stdout}"
+    );
     let errors: Vec<&&str> = lines.iter().filter(|l| l.starts_with("ERROR")).collect();
     assert_eq!(
         errors.len(),
