@@ -1,6 +1,8 @@
 //! Every setting, read from the environment and validated in one place. A bad value is one
 //! clear error naming the variable.
 
+use crate::syslog::body::{self, Cef, FieldFilter, Leef, Patterns};
+use crate::syslog::format::{valid_sd_id, Formatter, FromField, MessageFormat, SyslogFormat};
 use crate::syslog::tls::{self, TlsOptions};
 use crate::syslog::{self, Framing, Protocol, Tls};
 
@@ -21,14 +23,9 @@ pub struct Settings {
     /// `SYSLOG_MAX_MESSAGE_BYTES`: longer messages are cut (on a UTF-8 boundary) and counted
     /// as truncated. Default 2048 on UDP, 65536 on TCP and TLS.
     pub max_message_bytes: usize,
-    /// `SYSLOG_FACILITY`: name or 0–23, default `user`.
-    pub facility: u8,
-    /// `SYSLOG_SEVERITY`: name or 0–7, default `info`.
-    pub severity: u8,
-    /// `SYSLOG_HOSTNAME`, default the machine's host name.
-    pub hostname: String,
-    /// `SYSLOG_APP_NAME`, default `-`.
-    pub app_name: String,
+    /// How each log becomes a message: `SYSLOG_FORMAT`, `SYSLOG_MESSAGE_FORMAT`, the header
+    /// fields and their `*_FIELD` sources, field selection, CEF/LEEF settings, SD-ID.
+    pub formatter: Formatter,
     /// `SLS_PULL_COUNT`: log groups per PullLogs call, 1–1000, default 1000.
     pub pull_count: u32,
 }
@@ -49,9 +46,10 @@ impl Settings {
 
     /// Reads settings through `get` (the environment, or a map in tests). Empty values count
     /// as unset.
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Settings, ConfigError> {
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Settings, ConfigError> {
+        let raw = |name: &str| lookup(name).filter(|v| !v.is_empty());
         let get = |name: &str| {
-            get(name)
+            lookup(name)
                 .map(|v| v.trim().to_string())
                 .filter(|v| !v.is_empty())
         };
@@ -87,22 +85,6 @@ impl Settings {
                 )
             })?,
         };
-        if let Some(f) = get("SYSLOG_FORMAT") {
-            if !f.eq_ignore_ascii_case("rfc5424") {
-                return Err(err(
-                    "SYSLOG_FORMAT",
-                    format!("{f:?} is not supported; this version writes rfc5424"),
-                ));
-            }
-        }
-        if let Some(f) = get("SYSLOG_MESSAGE_FORMAT") {
-            if !f.eq_ignore_ascii_case("kv") {
-                return Err(err(
-                    "SYSLOG_MESSAGE_FORMAT",
-                    format!("{f:?} is not supported; this version writes kv"),
-                ));
-            }
-        }
         let facility = match get("SYSLOG_FACILITY") {
             None => 1,
             Some(f) => syslog::parse_facility(&f).ok_or_else(|| {
@@ -123,6 +105,107 @@ impl Settings {
         };
         let hostname = get("SYSLOG_HOSTNAME").unwrap_or_else(machine_hostname);
         let app_name = get("SYSLOG_APP_NAME").unwrap_or_else(|| "-".into());
+        let msgid = get("SYSLOG_MSGID").unwrap_or_else(|| "-".into());
+        let format = match get("SYSLOG_FORMAT").map(|f| f.to_ascii_lowercase()) {
+            None => SyslogFormat::Rfc5424,
+            Some(f) if f == "rfc5424" => SyslogFormat::Rfc5424,
+            Some(f) if f == "rfc3164" => SyslogFormat::Rfc3164,
+            Some(f) => {
+                return Err(err(
+                    "SYSLOG_FORMAT",
+                    format!("{f:?} is not one of: rfc5424, rfc3164"),
+                ))
+            }
+        };
+        let or = |var: &str, default: &str| get(var).unwrap_or_else(|| default.to_string());
+        let body = match get("SYSLOG_MESSAGE_FORMAT").map(|f| f.to_ascii_lowercase()) {
+            None => MessageFormat::Kv(kv_separator(&raw)),
+            Some(f) if f == "kv" => MessageFormat::Kv(kv_separator(&raw)),
+            Some(f) if f == "json" => MessageFormat::Json,
+            Some(f) if f == "cef" => {
+                let severity = or("SYSLOG_CEF_SEVERITY", "5");
+                if !body::is_cef_severity(&severity) {
+                    return Err(err(
+                        "SYSLOG_CEF_SEVERITY",
+                        format!(
+                            "{severity:?} is not 0-10 or Unknown, Low, Medium, High, Very-High"
+                        ),
+                    ));
+                }
+                MessageFormat::Cef(Cef {
+                    vendor: or("SYSLOG_CEF_VENDOR", "Alibaba Cloud"),
+                    product: or("SYSLOG_CEF_PRODUCT", "SLS"),
+                    version: or("SYSLOG_CEF_VERSION", "1.0"),
+                    event_class: or("SYSLOG_CEF_EVENT_CLASS", "sls-log"),
+                    event_class_field: get("SYSLOG_CEF_EVENT_CLASS_FIELD"),
+                    name: or("SYSLOG_CEF_NAME", "SLS log"),
+                    name_field: get("SYSLOG_CEF_NAME_FIELD"),
+                    severity,
+                    severity_field: get("SYSLOG_CEF_SEVERITY_FIELD"),
+                })
+            }
+            Some(f) if f == "leef" => {
+                let d = or("SYSLOG_LEEF_DELIMITER", "^");
+                let delimiter = body::parse_leef_delimiter(&d).ok_or_else(|| {
+                    err(
+                        "SYSLOG_LEEF_DELIMITER",
+                        format!("{d:?} is not one character or its hex code (0x5E, x09); | = CR LF are not allowed"),
+                    )
+                })?;
+                MessageFormat::Leef(Leef {
+                    vendor: or("SYSLOG_LEEF_VENDOR", "Alibaba Cloud"),
+                    product: or("SYSLOG_LEEF_PRODUCT", "SLS"),
+                    version: or("SYSLOG_LEEF_VERSION", "1.0"),
+                    event_id: or("SYSLOG_LEEF_EVENT_ID", "sls-log"),
+                    event_id_field: get("SYSLOG_LEEF_EVENT_ID_FIELD"),
+                    delimiter,
+                })
+            }
+            Some(f) => {
+                return Err(err(
+                    "SYSLOG_MESSAGE_FORMAT",
+                    format!("{f:?} is not one of: kv, json, cef, leef"),
+                ))
+            }
+        };
+        let sd_id = get("SYSLOG_SD_ID");
+        if let Some(id) = &sd_id {
+            if !valid_sd_id(id) {
+                return Err(err(
+                    "SYSLOG_SD_ID",
+                    format!("{id:?} is not an SD-ID (1-32 printable ASCII characters without = ] \" or space, e.g. sls@32473)"),
+                ));
+            }
+        }
+        let formatter = Formatter {
+            format,
+            facility: FromField {
+                constant: facility,
+                field: get("SYSLOG_FACILITY_FIELD"),
+            },
+            severity: FromField {
+                constant: severity,
+                field: get("SYSLOG_SEVERITY_FIELD"),
+            },
+            hostname: FromField {
+                constant: hostname,
+                field: get("SYSLOG_HOSTNAME_FIELD"),
+            },
+            app_name: FromField {
+                constant: app_name,
+                field: get("SYSLOG_APP_NAME_FIELD"),
+            },
+            msgid: FromField {
+                constant: msgid,
+                field: get("SYSLOG_MSGID_FIELD"),
+            },
+            body,
+            filter: FieldFilter {
+                include: Patterns::parse(&or("SYSLOG_INCLUDE_FIELDS", "")),
+                exclude: Patterns::parse(&or("SYSLOG_EXCLUDE_FIELDS", "")),
+            },
+            sd_id,
+        };
         let pull_count = match get("SLS_PULL_COUNT") {
             None => 1000,
             Some(c) => c
@@ -137,6 +220,7 @@ impl Settings {
                 })?,
         };
         let (default_max, limit) = match protocol {
+            Protocol::Udp if format == SyslogFormat::Rfc3164 => (1024, 65_507),
             Protocol::Udp => (2048, 65_507),
             Protocol::Tcp | Protocol::Tls => (65_536, 16 * 1024 * 1024),
         };
@@ -191,12 +275,98 @@ impl Settings {
             framing,
             tls,
             max_message_bytes,
-            facility,
-            severity,
-            hostname,
-            app_name,
+            formatter,
             pull_count,
         })
+    }
+}
+
+/// `SYSLOG_KV_SEPARATOR`, default `||`. Unlike other values it is not trimmed.
+fn kv_separator(get: &dyn Fn(&str) -> Option<String>) -> String {
+    get("SYSLOG_KV_SEPARATOR").unwrap_or_else(|| "||".into())
+}
+
+/// Every variable that configures the function: also the keys a trigger's
+/// `functionParameter` may set to override them for its invocations.
+pub const VARIABLES: &[&str] = &[
+    "SYSLOG_HOST",
+    "SYSLOG_PORT",
+    "SYSLOG_PROTOCOL",
+    "SYSLOG_FRAMING",
+    "SYSLOG_FORMAT",
+    "SYSLOG_MESSAGE_FORMAT",
+    "SYSLOG_KV_SEPARATOR",
+    "SYSLOG_FACILITY",
+    "SYSLOG_FACILITY_FIELD",
+    "SYSLOG_SEVERITY",
+    "SYSLOG_SEVERITY_FIELD",
+    "SYSLOG_HOSTNAME",
+    "SYSLOG_HOSTNAME_FIELD",
+    "SYSLOG_APP_NAME",
+    "SYSLOG_APP_NAME_FIELD",
+    "SYSLOG_MSGID",
+    "SYSLOG_MSGID_FIELD",
+    "SYSLOG_INCLUDE_FIELDS",
+    "SYSLOG_EXCLUDE_FIELDS",
+    "SYSLOG_SD_ID",
+    "SYSLOG_MAX_MESSAGE_BYTES",
+    "SYSLOG_CEF_VENDOR",
+    "SYSLOG_CEF_PRODUCT",
+    "SYSLOG_CEF_VERSION",
+    "SYSLOG_CEF_EVENT_CLASS",
+    "SYSLOG_CEF_EVENT_CLASS_FIELD",
+    "SYSLOG_CEF_NAME",
+    "SYSLOG_CEF_NAME_FIELD",
+    "SYSLOG_CEF_SEVERITY",
+    "SYSLOG_CEF_SEVERITY_FIELD",
+    "SYSLOG_LEEF_VENDOR",
+    "SYSLOG_LEEF_PRODUCT",
+    "SYSLOG_LEEF_VERSION",
+    "SYSLOG_LEEF_EVENT_ID",
+    "SYSLOG_LEEF_EVENT_ID_FIELD",
+    "SYSLOG_LEEF_DELIMITER",
+    "SYSLOG_TLS_CA",
+    "SYSLOG_TLS_CERT",
+    "SYSLOG_TLS_KEY",
+    "SYSLOG_TLS_SERVER_NAME",
+    "SYSLOG_TLS_INSECURE",
+    "SLS_PULL_COUNT",
+];
+
+impl Settings {
+    /// The settings for one invocation whose trigger passed `parameter` (its
+    /// `functionParameter`): each key is a variable name whose value replaces the
+    /// environment's. An unknown key, or a value that is not a string, number or boolean, is
+    /// an error naming it.
+    pub fn with_overrides(
+        parameter: &serde_json::Map<String, serde_json::Value>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Settings, ConfigError> {
+        let mut values = std::collections::HashMap::new();
+        for (key, value) in parameter {
+            let Some(var) = VARIABLES.iter().find(|v| **v == key.as_str()) else {
+                return Err(ConfigError {
+                    var: "parameter",
+                    reason: format!(
+                        "the trigger parameter {key:?} is not a setting (expected one of the SYSLOG_* variables or SLS_PULL_COUNT)"
+                    ),
+                });
+            };
+            let text = match value {
+                serde_json::Value::String(s) => s.clone(),
+                serde_json::Value::Number(n) => n.to_string(),
+                serde_json::Value::Bool(b) => b.to_string(),
+                _ => {
+                    return Err(ConfigError {
+                        var,
+                        reason: "in the trigger parameter must be a string, number or boolean"
+                            .into(),
+                    })
+                }
+            };
+            values.insert(*var, text);
+        }
+        Settings::from_lookup(|k| values.get(k).cloned().or_else(|| env(k)))
     }
 }
 
@@ -230,11 +400,14 @@ mod tests {
         assert_eq!(s.port, 514);
         assert_eq!(s.protocol, Protocol::Tcp);
         assert_eq!(s.framing, Framing::Lf);
-        assert_eq!((s.facility, s.severity), (1, 6));
-        assert_eq!(s.app_name, "-");
+        let f = &s.formatter;
+        assert_eq!((f.facility.constant, f.severity.constant), (1, 6));
+        assert_eq!(f.app_name.constant, "-");
+        assert_eq!(f.format, SyslogFormat::Rfc5424);
+        assert_eq!(f.body, MessageFormat::Kv("||".into()));
         assert_eq!(s.pull_count, 1000);
         assert_eq!(s.max_message_bytes, 65_536);
-        assert!(!s.hostname.is_empty());
+        assert!(!s.formatter.hostname.constant.is_empty());
     }
 
     #[test]
@@ -255,11 +428,81 @@ mod tests {
         assert_eq!(s.port, 6000);
         assert_eq!(s.protocol, Protocol::Udp);
         assert_eq!(s.framing, Framing::OctetCounting);
-        assert_eq!((s.facility, s.severity), (20, 4));
-        assert_eq!(s.hostname, "aliyun.example.com");
-        assert_eq!(s.app_name, "sls");
+        let f = &s.formatter;
+        assert_eq!((f.facility.constant, f.severity.constant), (20, 4));
+        assert_eq!(f.hostname.constant, "aliyun.example.com");
+        assert_eq!(f.app_name.constant, "sls");
         assert_eq!(s.pull_count, 10);
         assert_eq!(s.max_message_bytes, 2048, "the UDP default");
+    }
+
+    #[test]
+    fn formats_and_their_settings() {
+        let s = settings(&[
+            ("SYSLOG_HOST", "h"),
+            ("SYSLOG_PROTOCOL", "udp"),
+            ("SYSLOG_FORMAT", "RFC3164"),
+            ("SYSLOG_MESSAGE_FORMAT", "kv"),
+            ("SYSLOG_KV_SEPARATOR", " "),
+            ("SYSLOG_SEVERITY_FIELD", "level"),
+            ("SYSLOG_EXCLUDE_FIELDS", "__tag__:*"),
+        ])
+        .unwrap();
+        assert_eq!(s.formatter.format, SyslogFormat::Rfc3164);
+        assert_eq!(s.max_message_bytes, 1024, "RFC 3164 over UDP");
+        assert_eq!(s.formatter.body, MessageFormat::Kv(" ".into()));
+        assert_eq!(s.formatter.severity.field.as_deref(), Some("level"));
+        assert!(!s.formatter.filter.keeps("__tag__:x"));
+        let s = settings(&[("SYSLOG_HOST", "h"), ("SYSLOG_MESSAGE_FORMAT", "cef")]).unwrap();
+        assert!(
+            matches!(s.formatter.body, MessageFormat::Cef(ref c) if c.vendor == "Alibaba Cloud" && c.severity == "5")
+        );
+        let s = settings(&[
+            ("SYSLOG_HOST", "h"),
+            ("SYSLOG_MESSAGE_FORMAT", "leef"),
+            ("SYSLOG_LEEF_DELIMITER", "x09"),
+        ])
+        .unwrap();
+        assert!(matches!(s.formatter.body, MessageFormat::Leef(ref l) if l.delimiter == '\t'));
+        for (var, value) in [
+            ("SYSLOG_CEF_SEVERITY", "11"),
+            ("SYSLOG_LEEF_DELIMITER", "|"),
+        ] {
+            let format = if var.contains("CEF") { "cef" } else { "leef" };
+            let e = settings(&[
+                ("SYSLOG_HOST", "h"),
+                ("SYSLOG_MESSAGE_FORMAT", format),
+                (var, value),
+            ])
+            .unwrap_err();
+            assert_eq!(e.var, var);
+        }
+    }
+
+    #[test]
+    fn trigger_parameters_override_the_environment() {
+        let env = |k: &str| match k {
+            "SYSLOG_HOST" => Some("env-host".to_string()),
+            "SYSLOG_PORT" => Some("514".to_string()),
+            _ => None,
+        };
+        let params = serde_json::json!({"SYSLOG_PORT": 6000, "SYSLOG_MESSAGE_FORMAT": "json"});
+        let s = Settings::with_overrides(params.as_object().unwrap(), env).unwrap();
+        assert_eq!((s.host.as_str(), s.port), ("env-host", 6000));
+        assert_eq!(s.formatter.body, MessageFormat::Json);
+        let params = serde_json::json!({"SYSLOG_PROT": "tcp"});
+        let e = Settings::with_overrides(params.as_object().unwrap(), env).unwrap_err();
+        assert!(
+            e.to_string().contains("\"SYSLOG_PROT\" is not a setting"),
+            "{e}"
+        );
+        let params = serde_json::json!({"SYSLOG_PORT": [1]});
+        assert_eq!(
+            Settings::with_overrides(params.as_object().unwrap(), env)
+                .unwrap_err()
+                .var,
+            "SYSLOG_PORT"
+        );
     }
 
     #[test]
@@ -303,6 +546,7 @@ mod tests {
             ("SYSLOG_SEVERITY", "loud"),
             ("SYSLOG_FORMAT", "rfc3164x"),
             ("SYSLOG_MESSAGE_FORMAT", "xml"),
+            ("SYSLOG_SD_ID", "a b"),
             ("SLS_PULL_COUNT", "1001"),
             ("SYSLOG_MAX_MESSAGE_BYTES", "479"),
             ("SYSLOG_MAX_MESSAGE_BYTES", "16777217"),

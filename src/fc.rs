@@ -189,7 +189,16 @@ async fn handle(
         credentials,
         deadline: ship::deadline(start, function_timeout(headers)),
     };
-    ship::run(&inv, &app.settings, &app.http, &app.pool)
+    // A trigger's functionParameter overrides the environment for its invocations.
+    let overridden;
+    let settings = if inv.event.parameter.is_empty() {
+        &*app.settings
+    } else {
+        overridden = Settings::with_overrides(&inv.event.parameter, |k| std::env::var(k).ok())
+            .map_err(|e| ("InvalidParameter", e.to_string()))?;
+        &overridden
+    };
+    ship::run(&inv, settings, &app.http, &app.pool)
         .await
         .map_err(|e| (e.error_type(), e.message))
 }

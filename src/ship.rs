@@ -15,7 +15,8 @@ use tokio::time::Instant;
 use crate::config::Settings;
 use crate::record;
 use crate::sls::{self, proto, Credentials, Pull, SlsError};
-use crate::syslog::{body, Batch, Framing, Pool, Protocol, Rfc5424, SendError, Sender};
+use crate::syslog::format::Origin;
+use crate::syslog::{Batch, Framing, Pool, Protocol, SendError, Sender};
 use crate::trigger::Event;
 
 /// Everything one invocation needs.
@@ -215,12 +216,7 @@ async fn send_all(
     deadline: Instant,
     summary: &mut Summary,
 ) -> Result<(), ShipError> {
-    let header = Rfc5424::new(
-        settings.facility,
-        settings.severity,
-        &settings.hostname,
-        &settings.app_name,
-    );
+    let formatter = &settings.formatter;
     let framing: Option<Framing> = match settings.protocol {
         Protocol::Tcp | Protocol::Tls => Some(settings.framing),
         Protocol::Udp => None,
@@ -271,11 +267,21 @@ async fn send_all(
         batch.clear();
         let mut logs = 0u64;
         let mut truncated = 0u64;
-        for group in &list.log_groups {
+        for (i, group) in list.log_groups.iter().enumerate() {
+            let group_cursor = if formatter.sd_id.is_some() {
+                sls::cursor_after(&pull.cursor, i as u64)
+            } else {
+                None
+            };
+            let origin = Origin {
+                project: &summary.project,
+                logstore: &summary.logstore,
+                shard: summary.shard,
+                cursor: group_cursor.as_deref().unwrap_or(&pull.cursor),
+            };
             record::for_each::<()>(group, |r| {
                 msg.clear();
-                header.write(&mut msg, r.time, r.time_ns);
-                body::write_kv(&mut msg, r);
+                formatter.write(&mut msg, r, &origin);
                 if batch.push(framing, &msg, settings.max_message_bytes) {
                     truncated += 1;
                 }

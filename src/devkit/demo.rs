@@ -13,7 +13,6 @@ use super::sample;
 use super::sls_server::{self, Account, SlsServer};
 use crate::config::Settings;
 use crate::fc::{self, App};
-use crate::syslog::{Framing, Protocol};
 
 /// The sample data set: its shape is what `events/sample.json` points at.
 pub const DEMO_LOGSTORE: &str = "demo-logstore";
@@ -70,19 +69,17 @@ pub async fn run() -> Result<(), String> {
     .map_err(|e| format!("cannot start the syslog receiver: {e}"))?;
     println!("syslog receiver:  tcp://{rx_addr} (LF framing)");
 
-    let settings = Settings {
-        host: "127.0.0.1".into(),
-        port: rx_addr.port(),
-        protocol: Protocol::Tcp,
-        framing: Framing::Lf,
-        tls: None,
-        max_message_bytes: 65_536,
-        facility: 1,
-        severity: 6,
-        hostname: "sls-syslog-demo".into(),
-        app_name: "sls-syslog".into(),
-        pull_count: 1000,
-    };
+    let settings = Settings::from_lookup(|var| {
+        let value = match var {
+            "SYSLOG_HOST" => "127.0.0.1".to_string(),
+            "SYSLOG_PORT" => rx_addr.port().to_string(),
+            "SYSLOG_HOSTNAME" => "sls-syslog-demo".into(),
+            "SYSLOG_APP_NAME" => "sls-syslog".into(),
+            _ => return None,
+        };
+        Some(value)
+    })
+    .map_err(|e| e.to_string())?;
     let http = crate::http_client()?;
     let app = App::new(settings, http.clone());
     let listener = tokio::net::TcpListener::bind(loopback)

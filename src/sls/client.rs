@@ -22,6 +22,8 @@ pub struct Credentials {
 /// What a PullLogs call returns.
 #[derive(Debug)]
 pub struct Pull {
+    /// The cursor this pull started at (that of its first log group).
+    pub cursor: String,
     /// `x-log-cursor`: where the next pull starts.
     pub next_cursor: String,
     /// `x-log-count`: log groups in the body.
@@ -290,6 +292,7 @@ impl Client {
         let body =
             codec::decode_body(body, &compress_type, raw_size).map_err(|e| bad(e.to_string()))?;
         Ok(Pull {
+            cursor: cursor.to_string(),
             next_cursor,
             group_count,
             body,

@@ -1,26 +1,408 @@
-//! Message bodies. `kv` is the reference function's: `||key=value` for every field of the
-//! flattened log except `__time__`, in SDK order, so existing SIEM parsers keep working.
+//! Message bodies (MSG), one writer per `SYSLOG_MESSAGE_FORMAT`:
+//!
+//! - `kv`: the reference function's `||key=value` for every field but `__time__`, in SDK
+//!   order, so existing SIEM parsers keep working (the separator is configurable);
+//! - `json`: one object with every field (`__time__` and `__time_ns_part__` as numbers);
+//! - `cef`: ArcSight CEF 0 (header escaping of `\` and `|`, extension escaping of `\`, `=`,
+//!   CR and LF, as the CEF Implementation Standard says);
+//! - `leef`: IBM QRadar LEEF 2.0 with a chosen delimiter and `devTime`/`devTimeFormat`.
+//!
+//! The fields written are chosen by [`FieldFilter`] (`SYSLOG_INCLUDE_FIELDS`,
+//! `SYSLOG_EXCLUDE_FIELDS`).
 
 use std::io::Write;
 
 use crate::record::{Record, Value};
+use crate::time::{Utc, MONTHS};
 
-/// Appends the `kv` body of `record`.
-pub fn write_kv(out: &mut Vec<u8>, record: &Record<'_>) {
+/// Exact names and `prefix*` patterns.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Patterns(Vec<String>);
+
+impl Patterns {
+    /// A comma-separated list; blanks are ignored.
+    pub fn parse(list: &str) -> Patterns {
+        Patterns(
+            list.split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(str::to_string)
+                .collect(),
+        )
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn matches(&self, key: &str) -> bool {
+        self.0.iter().any(|p| match p.strip_suffix('*') {
+            Some(prefix) => key.starts_with(prefix),
+            None => p == key,
+        })
+    }
+}
+
+/// Which fields a body carries: all, or the included ones, minus the excluded ones.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FieldFilter {
+    pub include: Patterns,
+    pub exclude: Patterns,
+}
+
+impl FieldFilter {
+    pub fn keeps(&self, key: &str) -> bool {
+        (self.include.is_empty() || self.include.matches(key)) && !self.exclude.matches(key)
+    }
+}
+
+/// Appends `value` as text.
+pub fn write_value(out: &mut Vec<u8>, value: &Value<'_>) {
+    match value {
+        Value::Text(t) => out.extend_from_slice(t.as_bytes()),
+        // Writing to a Vec cannot fail.
+        Value::Number(n) => {
+            let _ = write!(out, "{n}");
+        }
+    }
+}
+
+/// `||key=value…` (with `separator` in place of `||`), every kept field but `__time__`.
+pub fn write_kv(out: &mut Vec<u8>, record: &Record<'_>, separator: &str, filter: &FieldFilter) {
     for (key, value) in &record.fields {
-        if key == "__time__" {
+        if key == "__time__" || !filter.keeps(key) {
             continue;
         }
-        out.extend_from_slice(b"||");
+        out.extend_from_slice(separator.as_bytes());
         out.extend_from_slice(key.as_bytes());
         out.push(b'=');
+        write_value(out, value);
+    }
+}
+
+/// `{"key": value, …}` for every kept field, in order.
+pub fn write_json(out: &mut Vec<u8>, record: &Record<'_>, filter: &FieldFilter) {
+    out.push(b'{');
+    let mut first = true;
+    for (key, value) in record.fields.iter().filter(|(k, _)| filter.keeps(k)) {
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        json_string(out, key);
+        out.push(b':');
         match value {
-            Value::Text(t) => out.extend_from_slice(t.as_bytes()),
-            // Writing to a Vec cannot fail.
+            Value::Text(t) => json_string(out, t),
             Value::Number(n) => {
                 let _ = write!(out, "{n}");
             }
         }
+    }
+    out.push(b'}');
+}
+
+fn json_string(out: &mut Vec<u8>, s: &str) {
+    // serde_json's escaping; writing to a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, s);
+}
+
+/// CEF header settings, already escaped where they are constants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cef {
+    pub vendor: String,
+    pub product: String,
+    pub version: String,
+    pub event_class: String,
+    pub event_class_field: Option<String>,
+    pub name: String,
+    pub name_field: Option<String>,
+    pub severity: String,
+    pub severity_field: Option<String>,
+}
+
+/// Keys of the ArcSight extension dictionary that SLS fields keep when named the same.
+const CEF_KEYS: &[&str] = &[
+    "act",
+    "app",
+    "cat",
+    "cnt",
+    "destinationServiceName",
+    "deviceDirection",
+    "deviceExternalId",
+    "deviceFacility",
+    "deviceInboundInterface",
+    "deviceOutboundInterface",
+    "deviceProcessName",
+    "dhost",
+    "dmac",
+    "dntdom",
+    "dpid",
+    "dpriv",
+    "dproc",
+    "dpt",
+    "dst",
+    "duid",
+    "duser",
+    "dvc",
+    "dvchost",
+    "dvcmac",
+    "dvcpid",
+    "end",
+    "externalId",
+    "fileHash",
+    "fileId",
+    "filePath",
+    "filePermission",
+    "fileType",
+    "fname",
+    "fsize",
+    "in",
+    "msg",
+    "outcome",
+    "out",
+    "proto",
+    "reason",
+    "request",
+    "requestClientApplication",
+    "requestContext",
+    "requestCookies",
+    "requestMethod",
+    "rt",
+    "shost",
+    "smac",
+    "sntdom",
+    "spid",
+    "spriv",
+    "sproc",
+    "spt",
+    "src",
+    "start",
+    "suid",
+    "suser",
+    "cs1",
+    "cs2",
+    "cs3",
+    "cs4",
+    "cs5",
+    "cs6",
+    "cs1Label",
+    "cs2Label",
+    "cs3Label",
+    "cs4Label",
+    "cs5Label",
+    "cs6Label",
+    "cn1",
+    "cn2",
+    "cn3",
+    "cn1Label",
+    "cn2Label",
+    "cn3Label",
+    "flexString1",
+    "flexString2",
+    "flexString1Label",
+    "flexString2Label",
+];
+
+/// The CEF extension key for an SLS field: the field name itself when it is an ArcSight
+/// dictionary key, else a custom key `sls` + the name's letters and digits in camel case
+/// (`remote_addr` → `slsRemoteAddr`, `__tag__:__hostname__` → `slsTagHostname`).
+pub fn cef_key(field: &str) -> String {
+    if CEF_KEYS.contains(&field) {
+        return field.to_string();
+    }
+    let mut key = String::from("sls");
+    for part in field.split(|c: char| !c.is_ascii_alphanumeric()) {
+        let mut chars = part.chars();
+        if let Some(c) = chars.next() {
+            key.push(c.to_ascii_uppercase());
+            key.extend(chars);
+        }
+    }
+    if key == "sls" {
+        key.push_str("Field");
+    }
+    key
+}
+
+/// Escapes a CEF header field: `\` and `|` get a backslash; CR and LF (not allowed in the
+/// header) become spaces.
+pub fn cef_header(out: &mut Vec<u8>, s: &str) {
+    for b in s.bytes() {
+        match b {
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'|' => out.extend_from_slice(b"\\|"),
+            b'\r' | b'\n' => out.push(b' '),
+            _ => out.push(b),
+        }
+    }
+}
+
+/// Escapes a CEF extension value: `\` → `\\`, `=` → `\=`, LF → `\n`, CR → `\r`.
+pub fn cef_value(out: &mut Vec<u8>, s: &str) {
+    for b in s.bytes() {
+        match b {
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'=' => out.extend_from_slice(b"\\="),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            _ => out.push(b),
+        }
+    }
+}
+
+fn text(record: &Record<'_>, field: Option<&str>) -> Option<String> {
+    let v = record.get(field?)?;
+    let s = v.to_string();
+    (!s.trim().is_empty()).then_some(s)
+}
+
+/// A CEF severity: 0–10 or Unknown/Low/Medium/High/Very-High.
+pub fn is_cef_severity(s: &str) -> bool {
+    s.parse::<u8>().is_ok_and(|n| n <= 10)
+        || matches!(s, "Unknown" | "Low" | "Medium" | "High" | "Very-High")
+}
+
+/// `CEF:0|vendor|product|version|class|name|severity|rt=… key=value…`.
+pub fn write_cef(out: &mut Vec<u8>, record: &Record<'_>, cef: &Cef, filter: &FieldFilter) {
+    out.extend_from_slice(b"CEF:0|");
+    for part in [&cef.vendor, &cef.product, &cef.version] {
+        cef_header(out, part);
+        out.push(b'|');
+    }
+    let class = text(record, cef.event_class_field.as_deref());
+    cef_header(out, class.as_deref().unwrap_or(&cef.event_class));
+    out.push(b'|');
+    let name = text(record, cef.name_field.as_deref());
+    cef_header(out, name.as_deref().unwrap_or(&cef.name));
+    out.push(b'|');
+    let severity = text(record, cef.severity_field.as_deref()).filter(|s| is_cef_severity(s));
+    cef_header(out, severity.as_deref().unwrap_or(&cef.severity));
+    out.push(b'|');
+    // rt: the log's time in epoch milliseconds.
+    let millis =
+        u64::from(record.time) * 1000 + u64::from(record.time_ns.min(999_999_999)) / 1_000_000;
+    let _ = write!(out, "rt={millis}");
+    let mut used: Vec<String> = vec!["rt".into()];
+    for (key, value) in &record.fields {
+        if key == "__time__" || key == "__time_ns_part__" || !filter.keeps(key) {
+            continue;
+        }
+        let mut k = cef_key(key);
+        if used.contains(&k) {
+            let base = k.clone();
+            let mut n = 2;
+            while used.contains(&k) {
+                k = format!("{base}{n}");
+                n += 1;
+            }
+        }
+        out.push(b' ');
+        out.extend_from_slice(k.as_bytes());
+        out.push(b'=');
+        cef_value(out, &value.to_string());
+        used.push(k);
+    }
+}
+
+/// LEEF 2.0 header settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Leef {
+    pub vendor: String,
+    pub product: String,
+    pub version: String,
+    pub event_id: String,
+    pub event_id_field: Option<String>,
+    /// The attribute delimiter.
+    pub delimiter: char,
+}
+
+/// `SYSLOG_LEEF_DELIMITER`: one character, or its code as `0xHH`/`xHH` (1–4 hex digits), as
+/// LEEF 2.0 allows. `|`, `=`, CR and LF cannot delimit attributes.
+pub fn parse_leef_delimiter(s: &str) -> Option<char> {
+    let hex = s.strip_prefix("0x").or_else(|| s.strip_prefix('x'));
+    let c = match hex {
+        Some(h) if (1..=4).contains(&h.len()) && s.chars().count() > 1 => {
+            char::from_u32(u32::from_str_radix(h, 16).ok()?)?
+        }
+        _ => {
+            let mut chars = s.chars();
+            let c = chars.next()?;
+            if chars.next().is_some() {
+                return None;
+            }
+            c
+        }
+    };
+    (!matches!(c, '|' | '=' | '\r' | '\n' | '\0')).then_some(c)
+}
+
+/// How the delimiter is written in the header: itself when printable, else `0xHH`.
+fn leef_delimiter_header(c: char) -> String {
+    if c.is_ascii_graphic() {
+        c.to_string()
+    } else {
+        format!("0x{:02X}", c as u32)
+    }
+}
+
+/// LEEF defines no escaping: the delimiter, CR and LF inside a value become spaces, and so
+/// do `|` in header fields; keys also lose `=` and whitespace.
+fn leef_clean(out: &mut Vec<u8>, s: &str, also: &[char]) {
+    for c in s.chars() {
+        if c == '\r' || c == '\n' || also.contains(&c) {
+            out.push(b' ');
+        } else {
+            let mut buf = [0u8; 4];
+            out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+        }
+    }
+}
+
+/// The `devTimeFormat` of [`write_leef`].
+pub const LEEF_DEV_TIME_FORMAT: &str = "MMM dd yyyy HH:mm:ss.SSS z";
+
+/// `LEEF:2.0|vendor|product|version|eventID|delimiter|devTime=…^devTimeFormat=…^key=value…`.
+pub fn write_leef(out: &mut Vec<u8>, record: &Record<'_>, leef: &Leef, filter: &FieldFilter) {
+    let d = leef.delimiter;
+    out.extend_from_slice(b"LEEF:2.0|");
+    let event_id = text(record, leef.event_id_field.as_deref());
+    for part in [
+        &leef.vendor,
+        &leef.product,
+        &leef.version,
+        event_id.as_ref().unwrap_or(&leef.event_id),
+    ] {
+        leef_clean(out, part, &['|']);
+        out.push(b'|');
+    }
+    out.extend_from_slice(leef_delimiter_header(d).as_bytes());
+    out.push(b'|');
+    let t = Utc::from_unix(i64::from(record.time));
+    let millis = record.time_ns.min(999_999_999) / 1_000_000;
+    let _ = write!(
+        out,
+        "devTime={} {:02} {:04} {:02}:{:02}:{:02}.{:03} UTC",
+        MONTHS[t.month as usize - 1],
+        t.day,
+        t.year,
+        t.hour,
+        t.minute,
+        t.second,
+        millis
+    );
+    let mut dbuf = [0u8; 4];
+    let delim = d.encode_utf8(&mut dbuf).as_bytes().to_vec();
+    out.extend_from_slice(&delim);
+    out.extend_from_slice(b"devTimeFormat=");
+    out.extend_from_slice(LEEF_DEV_TIME_FORMAT.as_bytes());
+    for (key, value) in &record.fields {
+        if key == "__time__" || key == "__time_ns_part__" || !filter.keeps(key) {
+            continue;
+        }
+        out.extend_from_slice(&delim);
+        leef_clean(out, key, &[d, '=', ' ', '\t']);
+        out.push(b'=');
+        leef_clean(out, &value.to_string(), &[d]);
     }
 }
 
@@ -29,34 +411,202 @@ mod tests {
     use super::*;
     use std::borrow::Cow;
 
-    #[test]
-    fn kv_body_matches_the_reference() {
-        let record = Record {
+    fn record(fields: &[(&'static str, &'static str)]) -> Record<'static> {
+        let mut r = Record {
             time: 1_700_000_000,
             time_ns: 123_456_789,
             fields: vec![
                 (Cow::Borrowed("__time__"), Value::Number(1_700_000_000)),
                 (
-                    Cow::Borrowed("__topic__"),
-                    Value::Text(Cow::Borrowed("topic-a")),
-                ),
-                (Cow::Borrowed("__source__"), Value::Text(Cow::Borrowed(""))),
-                (
                     Cow::Borrowed("__time_ns_part__"),
                     Value::Number(123_456_789),
                 ),
-                (
-                    Cow::Borrowed("__tag__:__hostname__"),
-                    Value::Text(Cow::Borrowed("host-1")),
-                ),
-                (Cow::Borrowed("msg"), Value::Text(Cow::Borrowed("a=b\nc"))),
             ],
         };
+        for (k, v) in fields {
+            r.fields
+                .push((Cow::Borrowed(*k), Value::Text(Cow::Borrowed(*v))));
+        }
+        r
+    }
+
+    fn s(out: Vec<u8>) -> String {
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn kv_body_matches_the_reference() {
+        let r = record(&[
+            ("__topic__", "topic-a"),
+            ("__source__", ""),
+            ("msg", "a=b\nc"),
+        ]);
         let mut out = Vec::new();
-        write_kv(&mut out, &record);
+        write_kv(&mut out, &r, "||", &FieldFilter::default());
         assert_eq!(
-            String::from_utf8(out).unwrap(),
-            "||__topic__=topic-a||__source__=||__time_ns_part__=123456789||__tag__:__hostname__=host-1||msg=a=b\nc"
+            s(out),
+            "||__time_ns_part__=123456789||__topic__=topic-a||__source__=||msg=a=b\nc"
         );
+    }
+
+    #[test]
+    fn include_and_exclude_with_prefix_wildcards() {
+        let r = record(&[
+            ("__tag__:a", "1"),
+            ("__tag__:b", "2"),
+            ("level", "INFO"),
+            ("msg", "m"),
+        ]);
+        let f = FieldFilter {
+            include: Patterns::default(),
+            exclude: Patterns::parse("__tag__:*, __time_ns_part__"),
+        };
+        let mut out = Vec::new();
+        write_kv(&mut out, &r, " ", &f);
+        assert_eq!(s(out), " level=INFO msg=m");
+        let f = FieldFilter {
+            include: Patterns::parse("__tag__:*,msg"),
+            exclude: Patterns::parse("__tag__:b"),
+        };
+        let mut out = Vec::new();
+        write_kv(&mut out, &r, "||", &f);
+        assert_eq!(s(out), "||__tag__:a=1||msg=m");
+    }
+
+    #[test]
+    fn json_parses_back_to_the_record() {
+        let r = record(&[("msg", "quote \" backslash \\ nl \n 中文"), ("empty", "")]);
+        let mut out = Vec::new();
+        write_json(&mut out, &r, &FieldFilter::default());
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["__time__"], 1_700_000_000);
+        assert_eq!(v["__time_ns_part__"], 123_456_789);
+        assert_eq!(v["msg"], "quote \" backslash \\ nl \n 中文");
+        assert_eq!(v["empty"], "");
+        let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
+        assert_eq!(keys.len(), 4);
+    }
+
+    /// The four examples of the CEF Implementation Standard's escaping section.
+    #[test]
+    fn cef_escaping_follows_the_standards_examples() {
+        let mut h = Vec::new();
+        cef_header(&mut h, "detected a | in message");
+        assert_eq!(s(h), "detected a \\| in message");
+        let mut h = Vec::new();
+        cef_header(&mut h, "detected a \\ in packet");
+        assert_eq!(s(h), "detected a \\\\ in packet");
+        let mut h = Vec::new();
+        cef_header(&mut h, "detected a = in message");
+        assert_eq!(
+            s(h),
+            "detected a = in message",
+            "= needs no escape in the header"
+        );
+        let mut v = Vec::new();
+        cef_value(&mut v, "blocked a | ");
+        assert_eq!(s(v), "blocked a | ", "| needs no escape in the extension");
+        let mut v = Vec::new();
+        cef_value(&mut v, "blocked a \\");
+        assert_eq!(s(v), "blocked a \\\\");
+        let mut v = Vec::new();
+        cef_value(&mut v, "blocked a =");
+        assert_eq!(s(v), "blocked a \\=");
+        let mut v = Vec::new();
+        cef_value(&mut v, "Detected a threat.\n No action needed.\r");
+        assert_eq!(s(v), "Detected a threat.\\n No action needed.\\r");
+    }
+
+    fn cef() -> Cef {
+        Cef {
+            vendor: "Alibaba Cloud".into(),
+            product: "SLS".into(),
+            version: "1.0".into(),
+            event_class: "sls-log".into(),
+            event_class_field: Some("event_id".into()),
+            name: "SLS log".into(),
+            name_field: None,
+            severity: "5".into(),
+            severity_field: Some("sev".into()),
+        }
+    }
+
+    #[test]
+    fn cef_message_with_mapped_and_custom_keys() {
+        let r = record(&[
+            ("src", "10.0.0.1"),
+            ("remote_addr", "1.2.3.4"),
+            ("__tag__:__hostname__", "h|1"),
+            ("msg", "a=b\nc"),
+            ("event_id", "4625"),
+            ("sev", "High"),
+            ("日志", "x"),
+        ]);
+        let mut out = Vec::new();
+        write_cef(&mut out, &r, &cef(), &FieldFilter::default());
+        assert_eq!(
+            s(out),
+            "CEF:0|Alibaba Cloud|SLS|1.0|4625|SLS log|High|rt=1700000000123 src=10.0.0.1 \
+             slsRemoteAddr=1.2.3.4 slsTagHostname=h|1 msg=a\\=b\\nc slsEventId=4625 slsSev=High \
+             slsField=x"
+        );
+        let r = record(&[("sev", "11")]);
+        let mut out = Vec::new();
+        write_cef(&mut out, &r, &cef(), &FieldFilter::default());
+        assert!(
+            s(out).starts_with("CEF:0|Alibaba Cloud|SLS|1.0|sls-log|SLS log|5|"),
+            "invalid severity falls back"
+        );
+    }
+
+    #[test]
+    fn cef_keys_never_collide() {
+        let r = record(&[("a_b", "1"), ("a-b", "2")]);
+        let mut out = Vec::new();
+        write_cef(&mut out, &r, &cef(), &FieldFilter::default());
+        assert!(s(out).ends_with("slsAB=1 slsAB2=2"));
+    }
+
+    #[test]
+    fn leef_delimiters() {
+        assert_eq!(parse_leef_delimiter("^"), Some('^'));
+        assert_eq!(parse_leef_delimiter("0x5E"), Some('^'));
+        assert_eq!(parse_leef_delimiter("x5E"), Some('^'));
+        assert_eq!(parse_leef_delimiter("x09"), Some('\t'));
+        assert_eq!(parse_leef_delimiter("x"), Some('x'));
+        assert_eq!(parse_leef_delimiter("|"), None);
+        assert_eq!(parse_leef_delimiter("ab"), None);
+        assert_eq!(parse_leef_delimiter(""), None);
+    }
+
+    #[test]
+    fn leef_message_follows_the_spec_shape() {
+        let r = record(&[
+            ("src", "192.0.2.0"),
+            ("usrName", "joe^black"),
+            ("msg", "l1\nl2"),
+        ]);
+        let leef = Leef {
+            vendor: "Alibaba|Cloud".into(),
+            product: "SLS".into(),
+            version: "1.0".into(),
+            event_id: "41".into(),
+            event_id_field: None,
+            delimiter: '^',
+        };
+        let mut out = Vec::new();
+        write_leef(&mut out, &r, &leef, &FieldFilter::default());
+        assert_eq!(
+            s(out),
+            "LEEF:2.0|Alibaba Cloud|SLS|1.0|41|^|devTime=Nov 14 2023 22:13:20.123 UTC^\
+             devTimeFormat=MMM dd yyyy HH:mm:ss.SSS z^src=192.0.2.0^usrName=joe black^msg=l1 l2"
+        );
+        let tab = Leef {
+            delimiter: '\t',
+            ..leef
+        };
+        let mut out = Vec::new();
+        write_leef(&mut out, &record(&[]), &tab, &FieldFilter::default());
+        assert!(s(out).starts_with("LEEF:2.0|Alibaba Cloud|SLS|1.0|41|0x09|devTime="));
     }
 }

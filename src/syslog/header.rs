@@ -1,4 +1,5 @@
-//! The RFC 5424 header: `<PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID STRUCTURED-DATA`.
+//! RFC 5424 header parts: `<PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID STRUCTURED-DATA`
+//! (assembled by [`format`](super::format)).
 //!
 //! Every field is present; empty ones are the NILVALUE `-`. Header fields are cleaned to
 //! PRINTUSASCII (bytes 33–126; anything else becomes `_`) and cut to their RFC lengths
@@ -12,37 +13,6 @@ pub const HOSTNAME_MAX: usize = 255;
 pub const APP_NAME_MAX: usize = 48;
 pub const PROCID_MAX: usize = 128;
 pub const MSGID_MAX: usize = 32;
-
-/// Writes RFC 5424 headers for one configuration. The constant parts are built once.
-#[derive(Debug, Clone)]
-pub struct Rfc5424 {
-    /// `<PRI>1 `
-    prefix: String,
-    /// ` HOSTNAME APP-NAME PROCID MSGID SD `
-    middle: String,
-}
-
-impl Rfc5424 {
-    pub fn new(facility: u8, severity: u8, hostname: &str, app_name: &str) -> Rfc5424 {
-        let pri = u16::from(facility.min(23)) * 8 + u16::from(severity.min(7));
-        Rfc5424 {
-            prefix: format!("<{pri}>1 "),
-            middle: format!(
-                " {} {} - - - ",
-                header_field(hostname, HOSTNAME_MAX),
-                header_field(app_name, APP_NAME_MAX)
-            ),
-        }
-    }
-
-    /// Appends the header for a log at `time` seconds + `time_ns` nanoseconds, ending with
-    /// the space that separates it from MSG.
-    pub fn write(&self, out: &mut Vec<u8>, time: u32, time_ns: u32) {
-        out.extend_from_slice(self.prefix.as_bytes());
-        write_timestamp(out, time, time_ns);
-        out.extend_from_slice(self.middle.as_bytes());
-    }
-}
 
 /// `YYYY-MM-DDThh:mm:ss.ffffffZ`; nanoseconds are truncated to microseconds (RFC 5424 allows
 /// at most six fraction digits); an out-of-range nanosecond part is clamped.
@@ -86,28 +56,6 @@ pub fn header_field(value: &str, max: usize) -> String {
 mod tests {
     use super::*;
 
-    fn header(h: &Rfc5424, time: u32, ns: u32) -> String {
-        let mut out = Vec::new();
-        h.write(&mut out, time, ns);
-        String::from_utf8(out).unwrap()
-    }
-
-    #[test]
-    fn every_field_present_with_nil_values() {
-        let h = Rfc5424::new(1, 6, "aliyun.example.com", "");
-        assert_eq!(
-            header(&h, 1_700_000_000, 123_456_789),
-            "<14>1 2023-11-14T22:13:20.123456Z aliyun.example.com - - - - "
-        );
-    }
-
-    #[test]
-    fn pri_is_facility_times_eight_plus_severity() {
-        assert!(header(&Rfc5424::new(20, 5, "h", "a"), 0, 0).starts_with("<165>1 "));
-        assert!(header(&Rfc5424::new(0, 0, "h", "a"), 0, 0).starts_with("<0>1 "));
-        assert!(header(&Rfc5424::new(23, 7, "h", "a"), 0, 0).starts_with("<191>1 "));
-    }
-
     #[test]
     fn timestamp_is_utc_with_six_digits() {
         let ts = |t, ns| {
@@ -134,11 +82,5 @@ mod tests {
             header_field(&"é".repeat(300), HOSTNAME_MAX),
             "_".repeat(255)
         );
-        let h = Rfc5424::new(1, 6, "h o", &"x".repeat(100));
-        let s = header(&h, 0, 0);
-        let parts: Vec<&str> = s.split(' ').collect();
-        assert_eq!(parts[2], "h_o");
-        assert_eq!(parts[3].len(), 48);
-        assert_eq!(&parts[4..8], &["-", "-", "-", ""]);
     }
 }

@@ -2,14 +2,15 @@
 //! [`transport`] that carries it, over [`tls`] where asked.
 
 pub mod body;
+pub mod format;
 pub mod frame;
 pub mod header;
 pub mod pool;
 pub mod tls;
 pub mod transport;
 
+pub use format::Formatter;
 pub use frame::{Batch, Framing};
-pub use header::Rfc5424;
 pub use pool::Pool;
 pub use tls::Tls;
 pub use transport::{Protocol, SendError, Sender};
@@ -50,10 +51,11 @@ pub fn parse_severity(s: &str) -> Option<u8> {
     }
     let alias = match s.as_str() {
         "emergency" | "panic" => Some(0),
-        "critical" => Some(2),
+        "critical" | "fatal" => Some(2),
         "error" => Some(3),
         "warn" => Some(4),
         "informational" | "information" => Some(6),
+        "trace" => Some(7),
         _ => None,
     };
     alias.or_else(|| SEVERITIES.iter().position(|f| *f == s).map(|p| p as u8))

@@ -10,26 +10,30 @@ use sls_syslog::config::Settings;
 use sls_syslog::devkit::sls_server::{self, Account, Data, SlsServer};
 use sls_syslog::fc::{self, App};
 use sls_syslog::sls::proto::{Content, Log, LogGroup, LogTag};
-use sls_syslog::syslog::{Framing, Protocol};
+use sls_syslog::syslog::Framing;
 
 pub const LOOPBACK: SocketAddr =
     SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 0);
 
 /// Settings that send to `127.0.0.1:port` over TCP.
 pub fn settings(port: u16, framing: Framing) -> Settings {
-    Settings {
-        host: "127.0.0.1".into(),
-        port,
-        protocol: Protocol::Tcp,
-        framing,
-        tls: None,
-        max_message_bytes: 65_536,
-        facility: 20,
-        severity: 4,
-        hostname: "fc-instance.example.com".into(),
-        app_name: "sls-syslog-test".into(),
-        pull_count: 1000,
-    }
+    Settings::from_lookup(|var| {
+        let value = match var {
+            "SYSLOG_HOST" => "127.0.0.1".to_string(),
+            "SYSLOG_PORT" => port.to_string(),
+            "SYSLOG_FRAMING" => match framing {
+                Framing::Lf => "lf".into(),
+                Framing::OctetCounting => "octet-counting".into(),
+            },
+            "SYSLOG_FACILITY" => "local4".into(),
+            "SYSLOG_SEVERITY" => "warning".into(),
+            "SYSLOG_HOSTNAME" => "fc-instance.example.com".into(),
+            "SYSLOG_APP_NAME" => "sls-syslog-test".into(),
+            _ => return None,
+        };
+        Some(value)
+    })
+    .unwrap()
 }
 
 /// Starts the function's HTTP server on a free loopback port.
