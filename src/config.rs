@@ -28,6 +28,20 @@ pub struct Settings {
     pub formatter: Formatter,
     /// `SLS_PULL_COUNT`: log groups per PullLogs call, 1–1000, default 1000.
     pub pull_count: u32,
+    /// The values these settings were made from, for per-trigger overrides.
+    vars: Vars,
+}
+
+/// Raw variable values. `Debug` shows only the names: TLS keys can be among them.
+#[derive(Clone, Default)]
+struct Vars(std::collections::HashMap<&'static str, String>);
+
+impl std::fmt::Debug for Vars {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut names: Vec<&&str> = self.0.keys().collect();
+        names.sort();
+        f.debug_set().entries(names).finish()
+    }
 }
 
 /// A setting that cannot be used.
@@ -277,6 +291,12 @@ impl Settings {
             max_message_bytes,
             formatter,
             pull_count,
+            vars: Vars(
+                VARIABLES
+                    .iter()
+                    .filter_map(|v| lookup(v).map(|value| (*v, value)))
+                    .collect(),
+            ),
         })
     }
 }
@@ -335,12 +355,12 @@ pub const VARIABLES: &[&str] = &[
 
 impl Settings {
     /// The settings for one invocation whose trigger passed `parameter` (its
-    /// `functionParameter`): each key is a variable name whose value replaces the
-    /// environment's. An unknown key, or a value that is not a string, number or boolean, is
+    /// `functionParameter`): each key is a variable name whose value replaces the one these
+    /// settings were made from. An unknown key, or a value that is not a string, number or boolean, is
     /// an error naming it.
     pub fn with_overrides(
+        &self,
         parameter: &serde_json::Map<String, serde_json::Value>,
-        env: impl Fn(&str) -> Option<String>,
     ) -> Result<Settings, ConfigError> {
         let mut values = std::collections::HashMap::new();
         for (key, value) in parameter {
@@ -366,7 +386,7 @@ impl Settings {
             };
             values.insert(*var, text);
         }
-        Settings::from_lookup(|k| values.get(k).cloned().or_else(|| env(k)))
+        Settings::from_lookup(|k| values.get(k).or_else(|| self.vars.0.get(k)).cloned())
     }
 }
 
@@ -481,24 +501,28 @@ mod tests {
 
     #[test]
     fn trigger_parameters_override_the_environment() {
-        let env = |k: &str| match k {
-            "SYSLOG_HOST" => Some("env-host".to_string()),
-            "SYSLOG_PORT" => Some("514".to_string()),
-            _ => None,
-        };
+        let base = settings(&[
+            ("SYSLOG_HOST", "env-host"),
+            ("SYSLOG_PORT", "514"),
+            ("SYSLOG_TLS_KEY", "-----BEGIN PRIVATE KEY-----x"),
+        ])
+        .unwrap();
+        assert!(!format!("{base:?}").contains("BEGIN PRIVATE"), "{base:?}");
         let params = serde_json::json!({"SYSLOG_PORT": 6000, "SYSLOG_MESSAGE_FORMAT": "json"});
-        let s = Settings::with_overrides(params.as_object().unwrap(), env).unwrap();
+        let s = base.with_overrides(params.as_object().unwrap()).unwrap();
         assert_eq!((s.host.as_str(), s.port), ("env-host", 6000));
         assert_eq!(s.formatter.body, MessageFormat::Json);
         let params = serde_json::json!({"SYSLOG_PROT": "tcp"});
-        let e = Settings::with_overrides(params.as_object().unwrap(), env).unwrap_err();
+        let e = base
+            .with_overrides(params.as_object().unwrap())
+            .unwrap_err();
         assert!(
             e.to_string().contains("\"SYSLOG_PROT\" is not a setting"),
             "{e}"
         );
         let params = serde_json::json!({"SYSLOG_PORT": [1]});
         assert_eq!(
-            Settings::with_overrides(params.as_object().unwrap(), env)
+            base.with_overrides(params.as_object().unwrap())
                 .unwrap_err()
                 .var,
             "SYSLOG_PORT"

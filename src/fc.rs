@@ -194,7 +194,9 @@ async fn handle(
     let settings = if inv.event.parameter.is_empty() {
         &*app.settings
     } else {
-        overridden = Settings::with_overrides(&inv.event.parameter, |k| std::env::var(k).ok())
+        overridden = app
+            .settings
+            .with_overrides(&inv.event.parameter)
             .map_err(|e| ("InvalidParameter", e.to_string()))?;
         &overridden
     };

@@ -173,26 +173,29 @@ pub fn expected_timestamp(secs: u32, ns: u32) -> String {
     )
 }
 
-/// The `kv` body the reference function would write for `log` of `group`: `||k=v` for the
-/// SDK's flattened fields but `__time__` (a repeated key keeps its first place, last value).
-pub fn expected_kv(group: &LogGroup, log: &Log) -> String {
+/// The SDK's flattening of `log` of `group`, computed independently: `__time__`,
+/// `__topic__`, `__source__`, `__time_ns_part__` (when not 0), tags, contents; a repeated key
+/// keeps its first place and its last value. Numbers stay numbers.
+pub fn expected_fields(group: &LogGroup, log: &Log) -> Vec<(String, serde_json::Value)> {
+    use serde_json::Value as J;
     let s = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-    let mut fields: Vec<(String, String)> = vec![
+    let mut fields: Vec<(String, J)> = vec![
+        ("__time__".into(), J::from(log.time)),
         (
             "__topic__".into(),
-            group.topic.as_deref().map(s).unwrap_or_default(),
+            J::from(group.topic.as_deref().map(s).unwrap_or_default()),
         ),
         (
             "__source__".into(),
-            group.source.as_deref().map(s).unwrap_or_default(),
+            J::from(group.source.as_deref().map(s).unwrap_or_default()),
         ),
     ];
     if let Some(ns) = log.time_ns.filter(|&n| n != 0) {
-        fields.push(("__time_ns_part__".into(), ns.to_string()));
+        fields.push(("__time_ns_part__".into(), J::from(ns)));
     }
     let mut put = |k: String, v: String| match fields.iter_mut().find(|(fk, _)| *fk == k) {
-        Some(slot) => slot.1 = v,
-        None => fields.push((k, v)),
+        Some(slot) => slot.1 = J::from(v),
+        None => fields.push((k, J::from(v))),
     };
     for t in &group.log_tags {
         put(format!("__tag__:{}", s(&t.key)), s(&t.value));
@@ -200,7 +203,25 @@ pub fn expected_kv(group: &LogGroup, log: &Log) -> String {
     for c in &log.contents {
         put(s(&c.key), s(&c.value));
     }
-    fields.iter().map(|(k, v)| format!("||{k}={v}")).collect()
+    fields
+}
+
+/// A field value as text.
+pub fn text(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// The `kv` body the reference function would write for `log` of `group`: `||k=v` for the
+/// SDK's flattened fields but `__time__`.
+pub fn expected_kv(group: &LogGroup, log: &Log) -> String {
+    expected_fields(group, log)
+        .iter()
+        .filter(|(k, _)| k != "__time__")
+        .map(|(k, v)| format!("||{k}={}", text(v)))
+        .collect()
 }
 
 /// Every log of `groups`, in order, with its group.
