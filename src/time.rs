@@ -43,6 +43,11 @@ impl Utc {
         Utc::from_unix(secs)
     }
 
+    /// `Jan` … `Dec`.
+    pub fn month_abbr(&self) -> &'static str {
+        MONTHS[self.month as usize - 1]
+    }
+
     /// `Mon, 09 Nov 2015 06:11:16 GMT` (RFC 1123, as every SLS SDK sends it).
     pub fn http_date(&self) -> String {
         const DAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
@@ -50,7 +55,7 @@ impl Utc {
             "{}, {:02} {} {:04} {:02}:{:02}:{:02} GMT",
             DAYS[self.weekday as usize],
             self.day,
-            MONTHS[self.month as usize - 1],
+            self.month_abbr(),
             self.year,
             self.hour,
             self.minute,

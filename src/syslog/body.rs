@@ -13,7 +13,7 @@
 use std::io::Write;
 
 use crate::record::{Record, Value};
-use crate::time::{Utc, MONTHS};
+use crate::time::Utc;
 
 /// Exact names and `prefix*` patterns.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -382,7 +382,7 @@ pub fn write_leef(out: &mut Vec<u8>, record: &Record<'_>, leef: &Leef, filter: &
     let _ = write!(
         out,
         "devTime={} {:02} {:04} {:02}:{:02}:{:02}.{:03} UTC",
-        MONTHS[t.month as usize - 1],
+        t.month_abbr(),
         t.day,
         t.year,
         t.hour,

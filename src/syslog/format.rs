@@ -7,7 +7,7 @@ use super::body::{self, Cef, FieldFilter, Leef};
 use super::header::{header_field, write_timestamp, APP_NAME_MAX, HOSTNAME_MAX, MSGID_MAX};
 use super::{parse_facility, parse_severity};
 use crate::record::Record;
-use crate::time::{Utc, MONTHS};
+use crate::time::Utc;
 
 /// `SYSLOG_FORMAT`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,7 +92,7 @@ impl Formatter {
                 let _ = write!(
                     out,
                     "<{pri}>{} {:>2} {:02}:{:02}:{:02} ",
-                    MONTHS[t.month as usize - 1],
+                    t.month_abbr(),
                     t.day,
                     t.hour,
                     t.minute,
