@@ -289,7 +289,13 @@ pub fn write_cef(out: &mut Vec<u8>, record: &Record<'_>, cef: &Cef, filter: &Fie
         }
         let mut k = cef_key(key);
         if used.contains(&k) {
-            let base = k.clone();
+            // A dictionary key seen twice (`rt` from a field, say) becomes a custom key.
+            let base = if k.starts_with("sls") {
+                k.clone()
+            } else {
+                cef_key(&format!("_{key}"))
+            };
+            k = base.clone();
             let mut n = 2;
             while used.contains(&k) {
                 k = format!("{base}{n}");
@@ -561,10 +567,13 @@ mod tests {
 
     #[test]
     fn cef_keys_never_collide() {
-        let r = record(&[("a_b", "1"), ("a-b", "2")]);
+        let r = record(&[("a_b", "1"), ("a-b", "2"), ("rt", "x"), ("src", "s")]);
         let mut out = Vec::new();
         write_cef(&mut out, &r, &cef(), &FieldFilter::default());
-        assert!(s(out).ends_with("slsAB=1 slsAB2=2"));
+        assert!(
+            s(out).ends_with("slsAB=1 slsAB2=2 slsRt=x src=s"),
+            "a field named rt keeps the time's rt"
+        );
     }
 
     #[test]
