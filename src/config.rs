@@ -159,7 +159,8 @@ impl Settings {
                 })
             }
             Some(f) if f == "leef" => {
-                let d = or("SYSLOG_LEEF_DELIMITER", "^");
+                // Not trimmed: a space or a tab is a valid delimiter.
+                let d = raw("SYSLOG_LEEF_DELIMITER").unwrap_or_else(|| "^".into());
                 let delimiter = body::parse_leef_delimiter(&d).ok_or_else(|| {
                     err(
                         "SYSLOG_LEEF_DELIMITER",
@@ -481,6 +482,13 @@ mod tests {
             ("SYSLOG_HOST", "h"),
             ("SYSLOG_MESSAGE_FORMAT", "leef"),
             ("SYSLOG_LEEF_DELIMITER", "x09"),
+        ])
+        .unwrap();
+        assert!(matches!(s.formatter.body, MessageFormat::Leef(ref l) if l.delimiter == '\t'));
+        let s = settings(&[
+            ("SYSLOG_HOST", "h"),
+            ("SYSLOG_MESSAGE_FORMAT", "leef"),
+            ("SYSLOG_LEEF_DELIMITER", "\t"),
         ])
         .unwrap();
         assert!(matches!(s.formatter.body, MessageFormat::Leef(ref l) if l.delimiter == '\t'));

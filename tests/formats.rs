@@ -33,6 +33,9 @@ fn vars_settings(port: u16, vars: &[(&str, &str)]) -> Settings {
 fn groups() -> Vec<LogGroup> {
     let mut g = sample::groups(4, 15, 41);
     g.insert(1, edge_group());
+    // Names of CEF keys with a type (a time, an address) that a log value need not fit.
+    g[0].logs[0].contents.push(content("rt", b"not a time"));
+    g[0].logs[0].contents.push(content("src", b"example.com"));
     g
 }
 
@@ -143,6 +146,11 @@ async fn cef_values_are_recovered_by_an_independent_parser() {
         );
         let millis = u64::from(l.time) * 1000 + u64::from(l.time_ns.unwrap_or(0)) / 1_000_000;
         assert_eq!(p["fields"]["rt"], millis.to_string());
+        if fields.iter().any(|(k, _)| k == "rt") {
+            assert_eq!(p["fields"]["slsRt"], "not a time", "{p}");
+            assert_eq!(p["fields"]["slsSrc"], "example.com", "{p}");
+            assert!(p["fields"].get("src").is_none(), "{p}");
+        }
         for (k, v) in fields.iter().filter(|(k, _)| !k.starts_with("__time")) {
             let key = cef_key(k);
             let want = text(v);

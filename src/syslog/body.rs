@@ -120,12 +120,13 @@ pub struct Cef {
     pub severity_field: Option<String>,
 }
 
-/// Keys of the ArcSight extension dictionary that SLS fields keep when named the same.
+/// String-typed keys of the ArcSight extension dictionary that SLS fields keep when named
+/// the same. Typed keys (addresses such as `src`, ports, counts, times) are left out: a log
+/// value need not fit their type, and ArcSight would misparse it.
 const CEF_KEYS: &[&str] = &[
     "act",
     "app",
     "cat",
-    "cnt",
     "destinationServiceName",
     "deviceDirection",
     "deviceExternalId",
@@ -134,20 +135,12 @@ const CEF_KEYS: &[&str] = &[
     "deviceOutboundInterface",
     "deviceProcessName",
     "dhost",
-    "dmac",
     "dntdom",
-    "dpid",
     "dpriv",
     "dproc",
-    "dpt",
-    "dst",
     "duid",
     "duser",
-    "dvc",
     "dvchost",
-    "dvcmac",
-    "dvcpid",
-    "end",
     "externalId",
     "fileHash",
     "fileId",
@@ -155,11 +148,8 @@ const CEF_KEYS: &[&str] = &[
     "filePermission",
     "fileType",
     "fname",
-    "fsize",
-    "in",
     "msg",
     "outcome",
-    "out",
     "proto",
     "reason",
     "request",
@@ -167,16 +157,10 @@ const CEF_KEYS: &[&str] = &[
     "requestContext",
     "requestCookies",
     "requestMethod",
-    "rt",
     "shost",
-    "smac",
     "sntdom",
-    "spid",
     "spriv",
     "sproc",
-    "spt",
-    "src",
-    "start",
     "suid",
     "suser",
     "cs1",
@@ -191,12 +175,6 @@ const CEF_KEYS: &[&str] = &[
     "cs4Label",
     "cs5Label",
     "cs6Label",
-    "cn1",
-    "cn2",
-    "cn3",
-    "cn1Label",
-    "cn2Label",
-    "cn3Label",
     "flexString1",
     "flexString2",
     "flexString1Label",
@@ -323,7 +301,8 @@ pub struct Leef {
 }
 
 /// `SYSLOG_LEEF_DELIMITER`: one character, or its code as `0xHH`/`xHH` (1–4 hex digits), as
-/// LEEF 2.0 allows. `|`, `=`, CR and LF cannot delimit attributes.
+/// LEEF 2.0 allows. It must be ASCII (the header announces one byte); `|`, `=`, CR and LF
+/// cannot delimit attributes.
 pub fn parse_leef_delimiter(s: &str) -> Option<char> {
     let hex = s.strip_prefix("0x").or_else(|| s.strip_prefix('x'));
     let c = match hex {
@@ -339,7 +318,7 @@ pub fn parse_leef_delimiter(s: &str) -> Option<char> {
             c
         }
     };
-    (!matches!(c, '|' | '=' | '\r' | '\n' | '\0')).then_some(c)
+    (c.is_ascii() && !matches!(c, '|' | '=' | '\r' | '\n' | '\0')).then_some(c)
 }
 
 /// How the delimiter is written in the header: itself when printable, else `0xHH`.
@@ -402,7 +381,12 @@ pub fn write_leef(out: &mut Vec<u8>, record: &Record<'_>, leef: &Leef, filter: &
     out.extend_from_slice(b"devTimeFormat=");
     out.extend_from_slice(LEEF_DEV_TIME_FORMAT.as_bytes());
     for (key, value) in &record.fields {
-        if key == "__time__" || key == "__time_ns_part__" || !filter.keeps(key) {
+        // devTime and devTimeFormat are written above from the log's time.
+        if matches!(
+            key.as_ref(),
+            "__time__" | "__time_ns_part__" | "devTime" | "devTimeFormat"
+        ) || !filter.keeps(key)
+        {
             continue;
         }
         out.extend_from_slice(&delim);
@@ -552,7 +536,7 @@ mod tests {
         write_cef(&mut out, &r, &cef(), &FieldFilter::default());
         assert_eq!(
             s(out),
-            "CEF:0|Alibaba Cloud|SLS|1.0|4625|SLS log|High|rt=1700000000123 src=10.0.0.1 \
+            "CEF:0|Alibaba Cloud|SLS|1.0|4625|SLS log|High|rt=1700000000123 slsSrc=10.0.0.1 \
              slsRemoteAddr=1.2.3.4 slsTagHostname=h|1 msg=a\\=b\\nc slsEventId=4625 slsSev=High \
              slsField=x"
         );
@@ -567,13 +551,22 @@ mod tests {
 
     #[test]
     fn cef_keys_never_collide() {
-        let r = record(&[("a_b", "1"), ("a-b", "2"), ("rt", "x"), ("src", "s")]);
+        let r = record(&[
+            ("a_b", "1"),
+            ("a-b", "2"),
+            ("rt", "x"),
+            ("src", "s"),
+            ("act", "y"),
+            ("_act", "z"),
+        ]);
         let mut out = Vec::new();
         write_cef(&mut out, &r, &cef(), &FieldFilter::default());
+        let out = s(out);
         assert!(
-            s(out).ends_with("slsAB=1 slsAB2=2 slsRt=x src=s"),
-            "a field named rt keeps the time's rt"
+            out.ends_with(" slsAB=1 slsAB2=2 slsRt=x slsSrc=s act=y slsAct=z"),
+            "{out}"
         );
+        assert_eq!(out.matches(" rt=").count() + out.matches("|rt=").count(), 1);
     }
 
     #[test]
@@ -585,6 +578,9 @@ mod tests {
         assert_eq!(parse_leef_delimiter("x"), Some('x'));
         assert_eq!(parse_leef_delimiter("|"), None);
         assert_eq!(parse_leef_delimiter("ab"), None);
+        assert_eq!(parse_leef_delimiter("é"), None);
+        assert_eq!(parse_leef_delimiter("0xE9"), None);
+        assert_eq!(parse_leef_delimiter(" "), Some(' '));
         assert_eq!(parse_leef_delimiter(""), None);
     }
 

@@ -100,10 +100,18 @@ impl Formatter {
                 );
                 out.extend_from_slice(header_field(hostname, HOSTNAME_MAX).as_bytes());
                 out.push(b' ');
-                let tag: String = header_field(self.text(&self.app_name, record), TAG_MAX)
+                // RFC 3164: any non-alphanumeric character ends the TAG.
+                let tag: String = self
+                    .text(&self.app_name, record)
                     .chars()
-                    .map(|c| if matches!(c, ':' | '[' | ']') { '_' } else { c })
+                    .filter(char::is_ascii_alphanumeric)
+                    .take(TAG_MAX)
                     .collect();
+                let tag = if tag.is_empty() {
+                    "sls".to_string()
+                } else {
+                    tag
+                };
                 out.extend_from_slice(tag.as_bytes());
                 out.extend_from_slice(b": ");
             }
@@ -168,11 +176,17 @@ pub fn sd_value(out: &mut Vec<u8>, s: &str) {
 /// An SD-ID: 1–32 PRINTUSASCII characters except `=`, space, `]` and `"`; a private one has
 /// the form `name@<enterprise number>`.
 pub fn valid_sd_id(id: &str) -> bool {
-    (1..=32).contains(&id.len())
+    let name_ok = (1..=32).contains(&id.len())
         && id
             .bytes()
-            .all(|b| (33..=126).contains(&b) && !matches!(b, b'=' | b']' | b'"'))
-        && id.matches('@').count() <= 1
+            .all(|b| (33..=126).contains(&b) && !matches!(b, b'=' | b']' | b'"'));
+    let at_ok = match id.split_once('@') {
+        None => true,
+        Some((name, pen)) => {
+            !name.is_empty() && !pen.is_empty() && pen.bytes().all(|b| b.is_ascii_digit())
+        }
+    };
+    name_ok && at_ok
 }
 
 #[cfg(test)]
@@ -304,7 +318,7 @@ mod tests {
         let r = record(1_709_622_489, &[("msg", "é 中文")]);
         assert_eq!(
             message(&f, &r),
-            "<14>Mar  5 07:08:09 aliyun.example.com a-very-long-application-name-ove: ||msg=é 中文"
+            "<14>Mar  5 07:08:09 aliyun.example.com averylongapplicationnameover32ch: ||msg=é 中文"
         );
         let r = record(1_700_000_000, &[]);
         assert!(message(&f, &r).starts_with("<14>Nov 14 22:13:20 "));
@@ -333,7 +347,18 @@ mod tests {
             .unwrap()
             .contains(r#" - [sls@32473 project="p" logstore="l\]" shard="3" cursor="MTU="] "#));
         assert!(valid_sd_id("sls@32473"));
-        for bad in ["", "a b", "a=b", "a]", "a\"", "a@1@2", &"x".repeat(33)] {
+        for bad in [
+            "",
+            "a b",
+            "a=b",
+            "a]",
+            "a\"",
+            "a@1@2",
+            "a@",
+            "@1",
+            "sls@abc",
+            &"x".repeat(33),
+        ] {
             assert!(!valid_sd_id(bad), "{bad}");
         }
     }
