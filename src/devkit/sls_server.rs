@@ -302,8 +302,11 @@ fn authenticate(
             ));
         }
     }
+    // The Python SDK adds `x-log-date` after signing (research/sls-api.md §4.1): the service
+    // evidently leaves it out of the canonical headers, and so does this server.
     let all_headers: Vec<(&str, &str)> = headers
         .iter()
+        .filter(|(k, _)| k.as_str() != "x-log-date")
         .filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?)))
         .collect();
     let params: Vec<(&str, &str)> = params
