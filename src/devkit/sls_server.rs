@@ -6,17 +6,26 @@
 //! recomputed from the request as received. It answers with LZ4 raw-block protobuf
 //! `LogGroupList` bodies and the real headers (`x-log-cursor`, `x-log-count`,
 //! `x-log-bodyrawsize`, `x-log-compresstype`, `x-log-requestid`), and SLS's JSON error
-//! documents. Faults (5xx, 403 quota, slow answers) can be injected.
+//! documents. Faults can be injected: error documents (5xx, 403 quota, 401…), slow answers,
+//! responses that lie (a wrong `x-log-bodyrawsize`, corrupt LZ4, bytes that are not a
+//! `LogGroupList`, a missing or wrong `x-log-cursor`) and broken connections (reset or closed
+//! in the middle of the body, a body that stalls), the last through a thin wrapper around
+//! every accepted connection that is transparent until a fault arms it.
 //!
 //! Cursors are what SLS uses: base64 of a decimal sequence number. Log group `i` of a shard
 //! starts at [`cursor`]`(i)`; the range of a shard of `n` groups is `[cursor(0), cursor(n))`.
 
 use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
+use axum::extract::connect_info::{ConnectInfo, Connected};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -25,6 +34,8 @@ use axum::Router;
 use base64::Engine;
 use bytes::{Bytes, BytesMut};
 use prost::Message;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
 
 use crate::sls::proto::LogGroup;
 use crate::sls::sign;
@@ -85,6 +96,33 @@ pub enum Fault {
     /// A 200 with no log groups (`x-log-count: 0`, `x-log-bodyrawsize: 0`, empty body) whose
     /// `x-log-cursor` jumps to the requested end cursor, as after a storage upgrade.
     Empty,
+
+    // The faults below answer a PullLogs request with the data it asks for, damaged.
+    /// The data, with `x-log-bodyrawsize` this many bytes off the real decoded size.
+    RawSizeOff(i64),
+    /// The data, with this `x-log-bodyrawsize` (a hostile 4 GiB, say).
+    RawSize(u64),
+    /// The data, with bytes of the LZ4 block overwritten (headers unchanged).
+    CorruptLz4,
+    /// LZ4 of bytes that are not a `LogGroupList`, with consistent headers.
+    NotProtobuf,
+    /// The data without an `x-log-cursor` header.
+    NoCursor,
+    /// The data, with `x-log-cursor` set to the request cursor moved by this many log groups
+    /// (`0`: the cursor does not advance; negative: it goes backwards) instead of the real
+    /// next cursor.
+    NextCursor(i64),
+    /// The data's headers (`Content-Length` of the whole body), half the body, then the
+    /// connection is reset (TCP RST).
+    ResetMidBody,
+    /// The data's headers (`Content-Length` of the whole body), half the body, then the
+    /// connection is closed (FIN).
+    TruncatedBody,
+    /// The data's headers and half the body, then nothing for this long, then the rest.
+    StalledBody(Duration),
+    /// The data, but `Content-Length` says this many bytes; after the real body the
+    /// connection stays open, silent.
+    ContentLength(u64),
 }
 
 impl Fault {
@@ -147,10 +185,10 @@ impl SlsServer {
             .route("/logstores/{logstore}/shards/{shard}", get(shard_get))
             .fallback(|| async { sls_error(404, "NotFound", "no such API", "-") })
             .with_state(shared.clone());
-        let listener = tokio::net::TcpListener::bind(addr).await?;
-        let addr = listener.local_addr()?;
+        let listener = FaultListener(TcpListener::bind(addr).await?);
+        let addr = listener.0.local_addr()?;
         let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
+            let _ = axum::serve(listener, app.into_make_service_with_connect_info::<Wire>()).await;
         });
         Ok(SlsServer { addr, shared, task })
     }
@@ -337,6 +375,7 @@ fn authenticate(
 
 async fn shard_get(
     State(shared): State<Arc<Shared>>,
+    ConnectInfo(wire): ConnectInfo<Wire>,
     Path((logstore, shard)): Path<(String, String)>,
     Query(params): Query<Vec<(String, String)>>,
     uri: Uri,
@@ -347,6 +386,8 @@ async fn shard_get(
         return sls_error(status, code, &message, &rid);
     }
     let fault = shared.faults.lock().ok().and_then(|mut q| q.pop_front());
+    // A fault that damages the data served below.
+    let mut data_fault = None;
     let param = |name: &str| {
         params
             .iter()
@@ -385,6 +426,7 @@ async fn shard_get(
             }
             return resp;
         }
+        Some(damage) => data_fault = Some(damage),
         None => {}
     }
     if let Some((k, _)) = params.iter().find(|(k, _)| {
@@ -463,15 +505,41 @@ async fn shard_get(
             shared
                 .served_groups
                 .fetch_add(stop - start, Ordering::Relaxed);
-            let raw_size = raw.len();
             let lz4 = header(&headers, "accept-encoding")
                 .split(',')
                 .any(|e| e.trim() == "lz4");
-            let body = if lz4 && raw_size > 0 {
+            let (raw, mut raw_size) = match data_fault {
+                Some(Fault::NotProtobuf) => {
+                    // Field 1 (a LogGroup) with wire type 7, which does not exist.
+                    let junk = Bytes::from_static(b"\x0f\xff\xffnot a LogGroupList at all");
+                    let n = junk.len() as u64;
+                    (junk, n)
+                }
+                _ => {
+                    let n = raw.len() as u64;
+                    (raw.freeze(), n)
+                }
+            };
+            let mut body = if lz4 && raw_size > 0 {
                 Bytes::from(lz4_flex::block::compress(&raw))
             } else {
-                raw.freeze()
+                raw
             };
+            let mut next = Some(cursor(stop));
+            match data_fault {
+                Some(Fault::RawSizeOff(d)) => raw_size = raw_size.saturating_add_signed(d),
+                Some(Fault::RawSize(n)) => raw_size = n,
+                Some(Fault::CorruptLz4) => body = corrupt(&body),
+                Some(Fault::NoCursor) => next = None,
+                Some(Fault::NextCursor(d)) => {
+                    next = Some(cursor(start.saturating_add_signed(d)));
+                }
+                Some(Fault::ResetMidBody) => wire.arm(Cut::Reset, body.len()),
+                Some(Fault::TruncatedBody) => wire.arm(Cut::Close, body.len()),
+                Some(Fault::StalledBody(d)) => wire.arm(Cut::Stall(d), body.len()),
+                Some(Fault::ContentLength(n)) => wire.arm(Cut::Declare(n), body.len()),
+                _ => {}
+            }
             let mut resp = (StatusCode::OK, body).into_response();
             let h = resp.headers_mut();
             let mut set = |k: &'static str, v: String| {
@@ -480,7 +548,9 @@ async fn shard_get(
                 }
             };
             set("content-type", "application/x-protobuf".into());
-            set("x-log-cursor", cursor(stop));
+            if let Some(next) = next {
+                set("x-log-cursor", next);
+            }
             set("x-log-count", (stop - start).to_string());
             set("x-log-bodyrawsize", raw_size.to_string());
             if lz4 {
@@ -496,6 +566,257 @@ async fn shard_get(
             resp
         }
         _ => sls_error(400, "ParameterInvalid", "type must be log or cursor", &rid),
+    }
+}
+
+/// An LZ4 block with its middle overwritten: the first sequences are intact, then match
+/// offsets and lengths point nowhere.
+fn corrupt(block: &[u8]) -> Bytes {
+    let mut out = block.to_vec();
+    let from = out.len() / 3;
+    for b in out.iter_mut().skip(from).take(16) {
+        *b = 0xff;
+    }
+    Bytes::from(out)
+}
+
+/// Accepts connections wrapped in [`FaultIo`].
+struct FaultListener(TcpListener);
+
+impl axum::serve::Listener for FaultListener {
+    type Io = FaultIo;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (FaultIo, SocketAddr) {
+        let (stream, addr) = axum::serve::Listener::accept(&mut self.0).await;
+        let io = FaultIo {
+            inner: stream,
+            wire: Wire::default(),
+            plan: None,
+            queued: Vec::new(),
+        };
+        (io, addr)
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.0.local_addr()
+    }
+}
+
+/// What happens to a connection once part of a response body has gone out.
+#[derive(Debug, Clone, Copy)]
+enum Cut {
+    /// TCP RST (`SO_LINGER` 0, then close).
+    Reset,
+    /// Close (FIN).
+    Close,
+    /// Write nothing for this long, then go on.
+    Stall(Duration),
+    /// Not a cut: the header block goes out with `content-length` rewritten to this.
+    Declare(u64),
+}
+
+/// A cut, armed by a request handler for the next response on its connection.
+struct Plan {
+    cut: Cut,
+    /// `\r\n\r\n` bytes matched so far: the body starts after the header block.
+    header_end: u8,
+    /// Body bytes still to write before the cut.
+    pass: usize,
+    stall: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl Plan {
+    /// The next state of the `\r\n\r\n` matcher after byte `b`.
+    fn header_step(matched: u8, b: u8) -> u8 {
+        match (matched, b) {
+            (4, _) => 4,
+            (0 | 2, b'\r') | (1 | 3, b'\n') => matched + 1,
+            (_, b'\r') => 1,
+            _ => 0,
+        }
+    }
+
+    /// How many bytes of `buf` go out before the cut.
+    fn allowance(&self, buf: &[u8]) -> usize {
+        let (mut matched, mut pass) = (self.header_end, self.pass);
+        for (i, &b) in buf.iter().enumerate() {
+            if matched < 4 {
+                matched = Plan::header_step(matched, b);
+            } else if pass == 0 {
+                return i;
+            } else {
+                pass -= 1;
+            }
+        }
+        buf.len()
+    }
+
+    /// Accounts for `written` bytes sent.
+    fn consume(&mut self, written: &[u8]) {
+        for &b in written {
+            if self.header_end < 4 {
+                self.header_end = Plan::header_step(self.header_end, b);
+            } else {
+                self.pass = self.pass.saturating_sub(1);
+            }
+        }
+    }
+}
+
+/// A connection's handle for handlers (through `ConnectInfo`): arms a [`Cut`].
+#[derive(Clone, Default)]
+struct Wire(Arc<WireSlot>);
+
+#[derive(Default)]
+struct WireSlot {
+    armed: AtomicBool,
+    plan: Mutex<Option<Plan>>,
+}
+
+impl Wire {
+    /// The response about to be written (a body of `body_len` bytes) is cut after half of
+    /// its body.
+    fn arm(&self, cut: Cut, body_len: usize) {
+        if let Ok(mut p) = self.0.plan.lock() {
+            *p = Some(Plan {
+                cut,
+                header_end: 0,
+                pass: body_len / 2,
+                stall: None,
+            });
+            self.0.armed.store(true, Ordering::Release);
+        }
+    }
+}
+
+impl Connected<axum::serve::IncomingStream<'_, FaultListener>> for Wire {
+    fn connect_info(stream: axum::serve::IncomingStream<'_, FaultListener>) -> Wire {
+        stream.io().wire.clone()
+    }
+}
+
+/// A TCP connection that writes through unchanged until a [`Plan`] is armed.
+struct FaultIo {
+    inner: TcpStream,
+    wire: Wire,
+    plan: Option<Plan>,
+    /// Bytes accepted from hyper, rewritten, still to be sent.
+    queued: Vec<u8>,
+}
+
+impl FaultIo {
+    /// Sends [`FaultIo::queued`]; ready when it is empty.
+    fn drain(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while !self.queued.is_empty() {
+            match Pin::new(&mut self.inner).poll_write(cx, &self.queued) {
+                Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                Poll::Ready(Ok(n)) => {
+                    self.queued.drain(..n);
+                }
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// `head` (a response's header block) with its `content-length` value replaced by `n`.
+fn declare_length(head: &[u8], n: u64) -> Vec<u8> {
+    let text = String::from_utf8_lossy(head);
+    let mut out = String::with_capacity(text.len() + 16);
+    for line in text.split_inclusive("\r\n") {
+        if line.to_ascii_lowercase().starts_with("content-length:") {
+            out.push_str(&format!("content-length: {n}\r\n"));
+        } else {
+            out.push_str(line);
+        }
+    }
+    out.into_bytes()
+}
+
+impl AsyncRead for FaultIo {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for FaultIo {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = &mut *self;
+        if this.drain(cx)?.is_pending() {
+            return Poll::Pending;
+        }
+        if this.plan.is_none() && this.wire.0.armed.swap(false, Ordering::AcqRel) {
+            this.plan = this.wire.0.plan.lock().ok().and_then(|mut p| p.take());
+        }
+        let Some(plan) = this.plan.as_mut() else {
+            return Pin::new(&mut this.inner).poll_write(cx, buf);
+        };
+        if let Cut::Declare(n) = plan.cut {
+            // hyper hands over its whole header block in one write.
+            let head_len = buf.windows(4).position(|w| w == b"\r\n\r\n").map(|p| p + 4);
+            if let Some(head_len) = head_len.filter(|_| plan.header_end == 0) {
+                this.queued = declare_length(&buf[..head_len], n);
+                this.queued.extend_from_slice(&buf[head_len..]);
+                this.plan = None;
+                // Sent later, by this call's successors or by the flush.
+                let _ = this.drain(cx)?;
+                return Poll::Ready(Ok(buf.len()));
+            }
+        }
+        // How much of `buf` may go out before the cut.
+        let allowed = plan.allowance(buf);
+        if allowed > 0 {
+            let written = match Pin::new(&mut this.inner).poll_write(cx, &buf[..allowed]) {
+                Poll::Ready(Ok(n)) => n,
+                other => return other,
+            };
+            plan.consume(&buf[..written]);
+            return Poll::Ready(Ok(written));
+        }
+        match plan.cut {
+            Cut::Reset => {
+                let _ = this.inner.set_zero_linger();
+                Poll::Ready(Err(io::ErrorKind::ConnectionReset.into()))
+            }
+            Cut::Close => Poll::Ready(Err(io::ErrorKind::ConnectionAborted.into())),
+            // Only when the header block was not found: write through.
+            Cut::Declare(_) => {
+                this.plan = None;
+                Pin::new(&mut this.inner).poll_write(cx, buf)
+            }
+            Cut::Stall(d) => {
+                let sleep = plan
+                    .stall
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(d)));
+                if Future::poll(sleep.as_mut(), cx).is_pending() {
+                    return Poll::Pending;
+                }
+                this.plan = None;
+                Pin::new(&mut this.inner).poll_write(cx, buf)
+            }
+        }
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.drain(cx)?.is_pending() {
+            return Poll::Pending;
+        }
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
 

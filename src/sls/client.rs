@@ -274,18 +274,35 @@ impl Client {
         let group_count = header("x-log-count");
         let raw_size = header("x-log-bodyrawsize");
         let compress_type = header("x-log-compresstype").unwrap_or_default();
-        let body = response.bytes().await.map_err(network_error)?;
-
-        if status != 200 {
-            return Err(server_error(status, &body, request_id));
-        }
         let bad = |reason: String| SlsError::BadResponse {
             reason,
             request_id: request_id.clone(),
         };
+
+        if status != 200 {
+            // An error document; a longer answer (a proxy's page) is cut.
+            let (body, _complete) = read_body(response, MAX_ERROR_BODY).await?;
+            return Err(server_error(status, &body, request_id));
+        }
+        if let Some(len) = response.content_length() {
+            if len > codec::MAX_WIRE_SIZE as u64 {
+                return Err(bad(format!(
+                    "Content-Length {len} is over the {}-byte limit",
+                    codec::MAX_WIRE_SIZE
+                )));
+            }
+        }
+        let (body, complete) = read_body(response, codec::MAX_WIRE_SIZE).await?;
+        if !complete {
+            return Err(bad(format!(
+                "the body is over the {}-byte limit",
+                codec::MAX_WIRE_SIZE
+            )));
+        }
         let next_cursor = next_cursor
             .filter(|c| !c.is_empty())
             .ok_or_else(|| bad("no x-log-cursor header".into()))?;
+        check_progress(cursor, &next_cursor, end_cursor).map_err(bad)?;
         let group_count = parse_header_number(group_count, "x-log-count").map_err(bad)?;
         let raw_size = parse_header_number(raw_size, "x-log-bodyrawsize").map_err(bad)?;
         let wire_bytes = body.len();
@@ -300,6 +317,77 @@ impl Client {
             retries: 0,
         })
     }
+}
+
+/// Bytes of an error answer kept (SLS's error documents are a few hundred bytes).
+const MAX_ERROR_BODY: usize = 64 * 1024;
+
+/// Reads the body, at most `limit` bytes, and whether that was all of it (the rest of a
+/// longer body is not read).
+async fn read_body(
+    mut response: reqwest::Response,
+    limit: usize,
+) -> Result<(Bytes, bool), SlsError> {
+    let hint = response
+        .content_length()
+        .map_or(0, |n| n.min(limit as u64) as usize);
+    let mut first: Option<Bytes> = None;
+    let mut buf = bytes::BytesMut::new();
+    while let Some(mut chunk) = response.chunk().await.map_err(network_error)? {
+        let before = first.as_ref().map_or(0, Bytes::len) + buf.len();
+        let complete = before + chunk.len() <= limit;
+        if !complete {
+            chunk.truncate(limit - before);
+        }
+        // One chunk is kept as it is; more are gathered into one buffer.
+        match first.take() {
+            None if buf.is_empty() => first = Some(chunk),
+            None => buf.extend_from_slice(&chunk),
+            Some(f) => {
+                buf.reserve(hint.max(before + chunk.len()));
+                buf.extend_from_slice(&f);
+                buf.extend_from_slice(&chunk);
+            }
+        }
+        if !complete {
+            return Ok((first.unwrap_or_else(|| buf.freeze()), false));
+        }
+    }
+    Ok((first.unwrap_or_else(|| buf.freeze()), true))
+}
+
+/// The sequence number in an SLS cursor (base64 of a decimal number), if it is one.
+fn sequence(cursor: &str) -> Option<u64> {
+    use base64::Engine;
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(cursor)
+        .ok()?;
+    std::str::from_utf8(&raw).ok()?.parse().ok()
+}
+
+/// The next cursor must move from `cursor` towards `end`: one that stays put, goes back or
+/// passes the end would make the range never finish (or ship logs twice, or logs of the next
+/// range). Cursors that are not sequence numbers are only checked for staying put.
+fn check_progress(cursor: &str, next: &str, end: &str) -> Result<(), String> {
+    if next == end {
+        return Ok(());
+    }
+    if next == cursor {
+        return Err(format!(
+            "x-log-cursor {next} is the request cursor: it did not advance towards the end cursor {end}"
+        ));
+    }
+    if let (Some(c), Some(n), Some(e)) = (sequence(cursor), sequence(next), sequence(end)) {
+        if n < c {
+            return Err(format!(
+                "x-log-cursor {next} goes back before the request cursor {cursor}"
+            ));
+        }
+        if n > e && c <= e {
+            return Err(format!("x-log-cursor {next} is past the end cursor {end}"));
+        }
+    }
+    Ok(())
 }
 
 fn header_value(v: &str) -> Result<HeaderValue, SlsError> {
@@ -457,6 +545,28 @@ mod tests {
         assert!(e
             .to_string()
             .contains("502 InvalidErrorResponse: <html> <b>Bad Gateway</b></html>"));
+    }
+
+    #[test]
+    fn the_next_cursor_must_move_towards_the_end() {
+        let c = |seq: u64| {
+            use base64::Engine;
+            base64::engine::general_purpose::STANDARD.encode(seq.to_string())
+        };
+        assert_eq!(check_progress(&c(10), &c(12), &c(20)), Ok(()));
+        assert_eq!(check_progress(&c(10), &c(20), &c(20)), Ok(()));
+        assert!(check_progress(&c(10), &c(10), &c(20))
+            .unwrap_err()
+            .contains("did not advance"));
+        assert!(check_progress(&c(10), &c(9), &c(20))
+            .unwrap_err()
+            .contains("goes back"));
+        assert!(check_progress(&c(10), &c(21), &c(20))
+            .unwrap_err()
+            .contains("past the end"));
+        // Opaque cursors: only "did not advance" can be told.
+        assert_eq!(check_progress("a", "b", "z"), Ok(()));
+        assert!(check_progress("a", "a", "z").is_err());
     }
 
     #[test]

@@ -7,6 +7,20 @@ use bytes::Bytes;
 /// LogGroup at 5 MB on write and a pull at 1000 groups; real bodies are a few MB.
 pub const MAX_RAW_SIZE: usize = 256 * 1024 * 1024;
 
+/// LZ4's best compression ratio: a match length grows by at most 255 per input byte, so a
+/// block of `n` bytes never decodes to more than `255 * n` (plus a little for its first
+/// sequence). A larger `x-log-bodyrawsize` is refused before anything is allocated.
+const LZ4_MAX_RATIO: usize = 255;
+
+/// The most bytes an LZ4 block of `compressed` bytes can decode to.
+pub fn lz4_max_decoded(compressed: usize) -> usize {
+    compressed.saturating_mul(LZ4_MAX_RATIO).saturating_add(64)
+}
+
+/// The most wire bytes a PullLogs body may have: an LZ4 block of [`MAX_RAW_SIZE`]
+/// incompressible bytes (LZ4 adds at most 1 byte per 255 and a few; this allows 1/8).
+pub const MAX_WIRE_SIZE: usize = MAX_RAW_SIZE + MAX_RAW_SIZE / 8;
+
 /// Why a body could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CodecError {
@@ -18,6 +32,8 @@ pub enum CodecError {
     Lz4(String),
     #[error("body is {actual} bytes once decoded, but x-log-bodyrawsize says {expected}")]
     SizeMismatch { expected: usize, actual: usize },
+    #[error("x-log-bodyrawsize {raw_size} is more than a {compressed}-byte lz4 block can hold")]
+    Impossible { raw_size: usize, compressed: usize },
 }
 
 /// Decodes `body` as `x-log-compresstype` (`compress_type`) says. A raw size of 0 is an empty
@@ -31,9 +47,28 @@ pub fn decode_body(body: Bytes, compress_type: &str, raw_size: usize) -> Result<
     }
     let decoded = match compress_type.trim() {
         t if t.eq_ignore_ascii_case("lz4") => {
-            let out = lz4_flex::block::decompress(&body, raw_size)
-                .map_err(|e| CodecError::Lz4(e.to_string()))?;
+            if raw_size > lz4_max_decoded(body.len()) {
+                return Err(CodecError::Impossible {
+                    raw_size,
+                    compressed: body.len(),
+                });
+            }
+            let out = lz4_flex::block::decompress(&body, raw_size).map_err(|e| match e {
+                lz4_flex::block::DecompressError::OutputTooSmall { .. } => {
+                    CodecError::Lz4(format!(
+                        "{e} (x-log-bodyrawsize {raw_size} is too small, or the block is corrupt)"
+                    ))
+                }
+                e => CodecError::Lz4(e.to_string()),
+            })?;
             Bytes::from(out)
+        }
+        // Checked here, before the size comparison below, only to say why.
+        "" if body.len() != raw_size => {
+            return Err(CodecError::SizeMismatch {
+                expected: raw_size,
+                actual: body.len(),
+            })
         }
         "" => body,
         other => return Err(CodecError::Unsupported(other.to_string())),
@@ -111,5 +146,31 @@ mod tests {
             decode_body(Bytes::from_static(b"x"), "zstd", 1),
             Err(CodecError::Unsupported(_))
         ));
+    }
+
+    #[test]
+    fn a_raw_size_no_block_of_that_size_can_hold_is_refused_before_decoding() {
+        // Within MAX_RAW_SIZE, but 105 bytes of LZ4 cannot decode to 100 MB: nothing is
+        // allocated for it (tests/hardening_alloc.rs measures that).
+        assert_eq!(
+            decode_body(Bytes::from(hex(LZ4_HEX)), "lz4", 100 << 20),
+            Err(CodecError::Impossible {
+                raw_size: 100 << 20,
+                compressed: 105
+            })
+        );
+        // The best real ratio fits under the bound: 1 MiB of one byte repeated.
+        let raw = vec![b'x'; 1 << 20];
+        let block = lz4_flex::block::compress(&raw);
+        assert!(raw.len() <= lz4_max_decoded(block.len()), "{}", block.len());
+        assert_eq!(
+            &decode_body(Bytes::from(block), "lz4", raw.len()).unwrap()[..],
+            &raw[..]
+        );
+        // A 4 GiB claim is refused as too large, whatever the body.
+        assert_eq!(
+            decode_body(Bytes::from(hex(LZ4_HEX)), "lz4", 4 << 30),
+            Err(CodecError::TooLarge(4 << 30))
+        );
     }
 }

@@ -1,5 +1,7 @@
 #![allow(dead_code)]
 
+pub mod call;
+pub mod collector;
 pub mod daemon;
 pub mod function;
 pub mod rsyslog;
