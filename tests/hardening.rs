@@ -354,3 +354,96 @@ async fn a_content_length_over_the_wire_limit_is_refused_unread() {
         &["Content-Length 1099511627776 is over the", "-byte limit"],
     );
 }
+
+// ---- limits ----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_over_one_mib_is_refused_and_the_function_keeps_serving() {
+    let rig = Rig::new(groups(), 1000).await;
+    // Valid JSON up to the limit, so only the size can be the reason.
+    let ev = event(&rig.sls, "hard", 0, 0, 3).to_string();
+    let pad = sls_syslog::fc::MAX_EVENT_BYTES + 1 - ev.len();
+    let big = format!(
+        "{}, \"pad\": \"{}\"}}",
+        &ev[..ev.len() - 1],
+        "p".repeat(pad)
+    );
+    assert!(big.len() > sls_syslog::fc::MAX_EVENT_BYTES);
+    let raw = tokio::time::timeout(BOUND, invoke_with(rig.function, big, &demo_headers("60")))
+        .await
+        .unwrap();
+    assert_fails(&raw, "InvalidEvent", &["over 1048576 bytes"]);
+    assert_eq!(rig.sls.requests(), 0);
+    // Still serving: the next invocation ships the range.
+    let raw = rig.invoke("60").await;
+    rig.assert_delivered(&raw, 0).await;
+}
+
+/// Groups whose logs each carry one value of `value_len` bytes (distinct per log).
+fn big_value_groups(groups: usize, logs: usize, value_len: usize) -> Vec<LogGroup> {
+    (0..groups)
+        .map(|g| LogGroup {
+            logs: (0..logs)
+                .map(|i| Log {
+                    time: 1_709_622_489 + i as u32,
+                    time_ns: Some(1000 * i as u32),
+                    contents: vec![
+                        content("id", format!("g{g}-l{i}").as_bytes()),
+                        content(
+                            "payload",
+                            &format!("g{g}l{i}:")
+                                .bytes()
+                                .chain((0..).map(|k| b'a' + (k % 26) as u8))
+                                .take(value_len)
+                                .collect::<Vec<u8>>(),
+                        ),
+                        content("after", b"tail"),
+                    ],
+                })
+                .collect(),
+            topic: Some(bytes::Bytes::from_static(b"big")),
+            ..LogGroup::default()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_mb_values_are_cut_to_the_message_cap_and_counted() {
+    // 4 pulls of 2 groups of 2 logs, each log 1 MB: at most two pulls in flight at a time.
+    let groups = big_value_groups(8, 2, 1 << 20);
+    let rig = Rig::new(groups.clone(), 2).await;
+    let raw = rig.invoke("60").await;
+    let a = raw.answer();
+    assert_eq!(a.status, 200, "{a:?}");
+    assert_eq!(a.body["logs"], 16);
+    assert_eq!(
+        a.body["truncated"], 16,
+        "every message is over the 65536-byte default"
+    );
+    let frames = rig.rx.wait_for(16, Duration::from_secs(20)).await;
+    assert_eq!(frames.len(), 16);
+    for (i, (f, (g, l))) in frames.iter().zip(logs_of(&groups)).enumerate() {
+        assert_eq!(f.len(), 65536, "frame {i} is cut to the cap");
+        let full = expected_frame(g, l);
+        assert!(full.as_bytes().starts_with(f), "frame {i} is a prefix");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_mb_values_arrive_whole_under_a_16_mib_cap() {
+    let groups = big_value_groups(4, 2, 1 << 20);
+    let rx = Collector::start().await;
+    let sls = start_sls(vec![("hard".into(), 0, groups.clone())]).await;
+    let mut s = settings(rx.port(), Framing::OctetCounting);
+    s.pull_count = 1;
+    s.max_message_bytes = 16 << 20;
+    let rig = Rig {
+        sls,
+        rx,
+        function: start_function(s).await,
+        groups,
+    };
+    let raw = rig.invoke("60").await;
+    rig.assert_delivered(&raw, 0).await;
+    assert_eq!(raw.answer().body["truncated"], 0);
+}
