@@ -29,7 +29,11 @@ use tokio::net::{TcpListener, UdpSocket};
 
 const LOGSTORE: &str = "bench-logstore";
 const LOGS_PER_GROUP: usize = 10;
-const BIN: &str = env!("CARGO_BIN_EXE_sls-syslog");
+/// The function binary: this build's, or `SLS_SYSLOG_BIN` (e.g. the static musl build that
+/// is deployed, `dist/sls-syslog`).
+fn bin() -> String {
+    std::env::var("SLS_SYSLOG_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_sls-syslog").into())
+}
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Transport {
@@ -49,6 +53,7 @@ impl Transport {
 }
 
 struct Options {
+    pipeline_only: bool,
     logs: Vec<usize>,
     runs: usize,
     quick: bool,
@@ -57,6 +62,7 @@ struct Options {
 
 fn options() -> Result<Options, String> {
     let mut o = Options {
+        pipeline_only: false,
         logs: vec![100_000, 1_000_000],
         runs: 5,
         quick: false,
@@ -71,6 +77,7 @@ fn options() -> Result<Options, String> {
                 o.logs = vec![100_000];
             }
             "--no-reference" => o.reference = false,
+            "--pipeline" => o.pipeline_only = true,
             "--logs" => {
                 let v = args.next().ok_or("--logs needs a number")?;
                 o.logs = v
@@ -383,15 +390,18 @@ async fn start_function(
     let port = free_port()?;
     let out = std::fs::File::create(log).map_err(|e| e.to_string())?;
     let t0 = Instant::now();
-    let child = Command::new(BIN)
+    let bin = bin();
+    let child = Command::new(&bin)
         .arg("serve")
         .env_clear()
         .env("FC_CUSTOM_LISTEN_PORT", port.to_string())
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        // glibc allocator tuning (MALLOC_ARENA_MAX, MALLOC_MMAP_THRESHOLD_…), to experiment.
+        .envs(std::env::vars().filter(|(k, _)| k.starts_with("MALLOC_")))
         .stdout(out)
         .stderr(Stdio::null())
         .spawn()
-        .map_err(|e| format!("cannot start {BIN}: {e}"))?;
+        .map_err(|e| format!("cannot start {bin}: {e}"))?;
     let mut f = Function {
         child,
         port,
@@ -541,6 +551,10 @@ async fn run(opts: Options) -> Result<(), String> {
     std::fs::create_dir_all(&pki).map_err(|e| e.to_string())?;
     make_pki(&pki)?;
 
+    pipeline(opts.runs)?;
+    if opts.pipeline_only {
+        return Ok(());
+    }
     let max_logs = opts.logs.iter().copied().max().unwrap_or(100_000);
     eprintln!("generating {max_logs} sample logs…");
     let base = sample::groups(
@@ -589,6 +603,11 @@ async fn run(opts: Options) -> Result<(), String> {
         }
         let log = tmp.join(format!("function-{}-{body}-{n}.log", transport.name()));
         let f = start_function(&http, &env, &log).await?;
+        eprintln!(
+            "function pid {} ({} {body} {n})",
+            f.child.id(),
+            transport.name()
+        );
         let ev = event(&data.sls.endpoint(), data.groups);
         let mut rates = Vec::new();
         let mut cpus = Vec::new();
@@ -618,6 +637,64 @@ async fn run(opts: Options) -> Result<(), String> {
         reference(&all[..n / LOGS_PER_GROUP], &tmp, &pki).await?;
     }
     let _ = std::fs::remove_dir_all(&tmp);
+    Ok(())
+}
+
+/// The CPU cost of the in-memory stages alone (decode and flatten a decompressed PullLogs
+/// body of 10,000 logs, format and frame every log into one batch), per body format, on
+/// this thread: no I/O, no runtime.
+fn pipeline(runs: usize) -> Result<(), String> {
+    use prost::Message;
+    use sls_syslog::config::Settings;
+    use sls_syslog::record::Body;
+    use sls_syslog::syslog::format::Origin;
+    use sls_syslog::syslog::Batch;
+    let body = sls_syslog::sls::proto::LogGroupList {
+        log_groups: sample::groups(1000, LOGS_PER_GROUP, 7),
+    }
+    .encode_to_vec();
+    let logs = 1000 * LOGS_PER_GROUP;
+    println!(
+        "in-memory stages, one thread, {logs} logs ({:.0} bytes of protobuf per log), median of {runs}:",
+        body.len() as f64 / logs as f64
+    );
+    for format in ["kv", "json", "cef", "leef"] {
+        let settings = Settings::from_lookup(|k| match k {
+            "SYSLOG_HOST" => Some("127.0.0.1".into()),
+            "SYSLOG_MESSAGE_FORMAT" => Some(format.into()),
+            "SYSLOG_HOSTNAME" => Some("bench-host".into()),
+            _ => None,
+        })
+        .map_err(|e| e.to_string())?;
+        let origin = Origin {
+            project: "p",
+            logstore: LOGSTORE,
+            shard: 0,
+            cursor: "MTUyOTQ4MDIwOTY1NTk3ODAwMA==",
+        };
+        let mut msg = Vec::new();
+        let mut batch = Batch::default();
+        let mut per_log = Vec::new();
+        for _ in 0..runs.max(3) {
+            let t0 = Instant::now();
+            batch.clear();
+            let parsed = Body::parse(&body).map_err(|e| e.to_string())?;
+            parsed
+                .for_each(|_, r| {
+                    msg.clear();
+                    settings.formatter.write(&mut msg, r, &origin);
+                    batch.push(Some(settings.framing), &msg, settings.max_message_bytes);
+                })
+                .map_err(|e| e.to_string())?;
+            per_log.push(t0.elapsed().as_nanos() as f64 / logs as f64);
+            assert_eq!(batch.len(), logs);
+        }
+        println!(
+            "  {format:<5} {:>8.0} ns/log  ({:.0} bytes framed per log)",
+            median(per_log),
+            batch.buf.len() as f64 / logs as f64
+        );
+    }
     Ok(())
 }
 

@@ -12,7 +12,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use crate::sls::proto::LogGroup;
+use crate::sls::wire::{self, GroupHeader, WireError};
 
 /// A field value: text from the log, or one of the two numbers the SDK adds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,101 +42,248 @@ pub struct Record<'a> {
 }
 
 impl<'a> Record<'a> {
-    fn set(&mut self, key: Cow<'a, str>, value: Value<'a>) {
-        match self.fields.iter_mut().find(|(k, _)| *k == key) {
-            Some(slot) => slot.1 = value,
-            None => self.fields.push((key, value)),
-        }
-    }
-
     /// The value of `key`, if the record has it.
     pub fn get(&self, key: &str) -> Option<&Value<'a>> {
         self.fields.iter().find(|(k, _)| k == key).map(|(_, v)| v)
     }
 }
 
+/// Text of a key or value: borrowed when it is UTF-8, else converted lossily.
+#[inline]
 fn text(bytes: &[u8]) -> Cow<'_, str> {
-    String::from_utf8_lossy(bytes)
+    if bytes.is_ascii() {
+        // SAFETY: ASCII is UTF-8. (Checking ASCII is several times cheaper than full UTF-8
+        // validation on the short strings logs are made of.)
+        return Cow::Borrowed(unsafe { std::str::from_utf8_unchecked(bytes) });
+    }
+    match std::str::from_utf8(bytes) {
+        Ok(s) => Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(bytes),
+    }
 }
 
-/// Calls `each` with every log of `group`, flattened. The record passed is reused between
-/// calls (its field vector keeps its capacity).
-pub fn for_each<'a, E>(
-    group: &'a LogGroup,
-    mut each: impl FnMut(&Record<'a>) -> Result<(), E>,
-) -> Result<(), E> {
-    let topic = group
-        .topic
-        .as_deref()
-        .map(text)
-        .unwrap_or(Cow::Borrowed(""));
-    let source = group
-        .source
-        .as_deref()
-        .map(text)
-        .unwrap_or(Cow::Borrowed(""));
-    let mut tags: Vec<(Cow<'a, str>, Cow<'a, str>)> = Vec::with_capacity(group.log_tags.len());
-    for tag in &group.log_tags {
-        let key = Cow::Owned(format!("__tag__:{}", text(&tag.key)));
-        let value = text(&tag.value);
-        match tags.iter_mut().find(|(k, _)| *k == key) {
-            Some(slot) => slot.1 = value,
-            None => tags.push((key, value)),
+/// The text of a content's key and value: when the whole encoded content `msg` is ASCII (its
+/// framing bytes included), one check covers both.
+#[inline]
+fn texts<'b>(msg: &'b [u8], key: &'b [u8], value: &'b [u8]) -> (Cow<'b, str>, Cow<'b, str>) {
+    if msg.is_ascii() {
+        // SAFETY: `key` and `value` lie inside `msg` (the wire reader returns subslices of
+        // it), so they are ASCII too, and ASCII is UTF-8.
+        unsafe {
+            return (
+                Cow::Borrowed(std::str::from_utf8_unchecked(key)),
+                Cow::Borrowed(std::str::from_utf8_unchecked(value)),
+            );
         }
     }
-    let mut record = Record {
-        fields: Vec::with_capacity(8 + tags.len()),
-        ..Record::default()
-    };
-    for log in &group.logs {
-        record.time = log.time;
-        record.time_ns = log.time_ns.unwrap_or(0);
-        record.fields.clear();
-        record
-            .fields
-            .push((Cow::Borrowed("__time__"), Value::Number(log.time)));
-        record
-            .fields
-            .push((Cow::Borrowed("__topic__"), Value::Text(topic.clone())));
-        record
-            .fields
-            .push((Cow::Borrowed("__source__"), Value::Text(source.clone())));
-        if record.time_ns != 0 {
-            record.fields.push((
-                Cow::Borrowed("__time_ns_part__"),
-                Value::Number(record.time_ns),
-            ));
+    (text(key), text(value))
+}
+
+/// A decompressed PullLogs body, checked and indexed for flattening: its log groups counted
+/// and the `__tag__:<key>` names of all its groups built once, so that flattening allocates
+/// nothing per log or per group (only text that is not UTF-8 is copied).
+pub struct Body<'a> {
+    bytes: &'a [u8],
+    groups: usize,
+    /// Every distinct tag key of the body, each as `__tag__:<key>`, end to end.
+    tag_keys: String,
+    /// Raw tag key → its range in `tag_keys`.
+    tag_index: Vec<(&'a [u8], std::ops::Range<usize>)>,
+}
+
+impl<'a> Body<'a> {
+    /// Walks the group headers of `bytes` (not the logs).
+    pub fn parse(bytes: &'a [u8]) -> Result<Body<'a>, WireError> {
+        let mut body = Body {
+            bytes,
+            groups: 0,
+            tag_keys: String::new(),
+            tag_index: Vec::new(),
+        };
+        let mut header = GroupHeader::default();
+        for group in wire::groups(bytes) {
+            group?.header(&mut header)?;
+            body.groups += 1;
+            for (k, _) in &header.tags {
+                if !body.tag_index.iter().any(|(raw, _)| raw == k) {
+                    let start = body.tag_keys.len();
+                    body.tag_keys.push_str("__tag__:");
+                    body.tag_keys.push_str(&text(k));
+                    body.tag_index.push((k, start..body.tag_keys.len()));
+                }
+            }
         }
-        for (k, v) in &tags {
-            record.fields.push((k.clone(), Value::Text(v.clone())));
-        }
-        for content in &log.contents {
-            record.set(text(&content.key), Value::Text(text(&content.value)));
-        }
-        each(&record)?;
+        Ok(body)
     }
-    Ok(())
+
+    /// Number of log groups.
+    pub fn groups(&self) -> usize {
+        self.groups
+    }
+
+    fn tag_key(&self, raw: &[u8]) -> &str {
+        self.tag_index
+            .iter()
+            .find(|(k, _)| *k == raw)
+            .and_then(|(_, r)| self.tag_keys.get(r.clone()))
+            .unwrap_or("__tag__:")
+    }
+
+    /// Calls `each` with the index of the log group and every log, flattened, in order. The
+    /// record passed is reused from log to log.
+    pub fn for_each<'b>(
+        &'b self,
+        mut each: impl FnMut(usize, &Record<'b>),
+    ) -> Result<(), WireError> {
+        let mut header = GroupHeader::default();
+        let mut tags: Vec<(&'b str, Cow<'b, str>)> = Vec::new();
+        let mut record = Record::default();
+        let mut fields = Fields::default();
+        for (i, group) in wire::groups(self.bytes).enumerate() {
+            let group = group?;
+            group.header(&mut header)?;
+            let topic = text(header.topic.unwrap_or_default());
+            let source = text(header.source.unwrap_or_default());
+            tags.clear();
+            for (k, v) in &header.tags {
+                let key = self.tag_key(k);
+                match tags.iter_mut().find(|(k, _)| *k == key) {
+                    Some(slot) => slot.1 = text(v),
+                    None => tags.push((key, text(v))),
+                }
+            }
+            group.for_each_log(|log| {
+                let build = |record: &mut Record<'b>, fields: &mut Fields, time_ns: Option<u32>| {
+                    fields.start(&mut record.fields);
+                    fields.push(&mut record.fields, "__time__", Value::Number(0));
+                    fields.push(&mut record.fields, "__topic__", Value::Text(topic.clone()));
+                    fields.push(
+                        &mut record.fields,
+                        "__source__",
+                        Value::Text(source.clone()),
+                    );
+                    if let Some(ns) = time_ns.filter(|&ns| ns != 0) {
+                        fields.push(&mut record.fields, "__time_ns_part__", Value::Number(ns));
+                    }
+                    for (k, v) in &tags {
+                        fields.push(&mut record.fields, k, Value::Text(v.clone()));
+                    }
+                    log.read_fields(|msg, k, v| {
+                        let (k, v) = texts(msg, k, v);
+                        fields.set(&mut record.fields, k, Value::Text(v));
+                    })
+                };
+                // The nanosecond part comes last but its field goes 4th: build with the
+                // guess from the log's last bytes, and again in the rare case it was wrong.
+                let guess = log.trailing_time_ns();
+                let (time, time_ns) = build(&mut record, &mut fields, guess)?;
+                if time_ns.unwrap_or(0) != guess.unwrap_or(0) {
+                    build(&mut record, &mut fields, time_ns)?;
+                }
+                record.time = time;
+                record.time_ns = time_ns.unwrap_or(0);
+                // Contents are text: a number still in place was not overwritten by one.
+                if let Some(slot @ (_, Value::Number(_))) = record.fields.first_mut() {
+                    slot.1 = Value::Number(time);
+                }
+                each(i, &record);
+                Ok(())
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// The field list being built, with a 256-bit summary of the keys in it, so that the search
+/// for a repeated key is skipped for the keys that cannot be there.
+#[derive(Default)]
+struct Fields {
+    seen: [u64; 4],
+}
+
+impl Fields {
+    /// Which of the 256 bits stands for `key`: from its length and three of its bytes.
+    #[inline]
+    fn bit(key: &str) -> (usize, u64) {
+        let b = key.as_bytes();
+        let n = b.len();
+        let pick = |i: usize| u32::from(b.get(i).copied().unwrap_or(0));
+        let h = (n as u32) ^ pick(0) << 8 ^ pick(n / 2) << 16 ^ pick(n.wrapping_sub(1)) << 24;
+        let h = h.wrapping_mul(0x9E37_79B1) >> 24;
+        ((h >> 6) as usize & 3, 1 << (h & 63))
+    }
+
+    fn start<'b>(&mut self, fields: &mut Vec<(Cow<'b, str>, Value<'b>)>) {
+        fields.clear();
+        self.seen = [0; 4];
+    }
+
+    /// Appends a key known not to be there yet.
+    fn push<'b>(
+        &mut self,
+        fields: &mut Vec<(Cow<'b, str>, Value<'b>)>,
+        key: &'b str,
+        value: Value<'b>,
+    ) {
+        let (word, bit) = Fields::bit(key);
+        self.seen[word] |= bit;
+        fields.push((Cow::Borrowed(key), value));
+    }
+
+    /// Sets `key`: overwrites its value in place if it is there, else appends it.
+    fn set<'b>(
+        &mut self,
+        fields: &mut Vec<(Cow<'b, str>, Value<'b>)>,
+        key: Cow<'b, str>,
+        value: Value<'b>,
+    ) {
+        let (word, bit) = Fields::bit(&key);
+        if self.seen[word] & bit != 0 {
+            if let Some(slot) = fields.iter_mut().find(|(k, _)| *k == key) {
+                slot.1 = value;
+                return;
+            }
+        }
+        self.seen[word] |= bit;
+        fields.push((key, value));
+    }
+}
+
+/// Calls `each` with the index of the log group and every log of a decompressed PullLogs
+/// body, flattened, in order. Returns the number of log groups.
+pub fn for_each_in_body(
+    body: &[u8],
+    mut each: impl FnMut(usize, &Record<'_>),
+) -> Result<usize, WireError> {
+    let body = Body::parse(body)?;
+    body.for_each(|i, r| each(i, r))?;
+    Ok(body.groups())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::sls::proto::tests::{hex, VECTOR_HEX};
-    use crate::sls::proto::{self, Content, Log, LogTag};
+    use crate::sls::proto::{self, Content, Log, LogGroup, LogTag};
     use bytes::Bytes;
+    use prost::Message;
 
     fn flat(group: &LogGroup) -> Vec<Vec<(String, String)>> {
+        let body = proto::LogGroupList {
+            log_groups: vec![group.clone()],
+        }
+        .encode_to_vec();
         let mut out = Vec::new();
-        for_each::<()>(group, |r| {
+        let groups = for_each_in_body(&body, |_, r| {
             out.push(
                 r.fields
                     .iter()
                     .map(|(k, v)| (k.to_string(), v.to_string()))
                     .collect(),
             );
-            Ok(())
         })
         .unwrap();
+        assert_eq!(groups, 1);
         out
     }
 

@@ -14,7 +14,8 @@ use tokio::time::Instant;
 
 use crate::config::Settings;
 use crate::record;
-use crate::sls::{self, proto, Credentials, Pull, SlsError};
+use crate::sls::wire::WireError;
+use crate::sls::{self, Credentials, Pull, SlsError};
 use crate::syslog::format::Origin;
 use crate::syslog::{Batch, Framing, Pool, Protocol, SendError, Sender};
 use crate::trigger::Event;
@@ -105,7 +106,7 @@ impl ShipError {
 }
 
 /// Pull results in flight between the puller and the sender.
-const QUEUE_DEPTH: usize = 2;
+const QUEUE_DEPTH: usize = 1;
 
 /// What the puller hands to the sender.
 enum Pulled {
@@ -255,42 +256,39 @@ async fn send_all(
             }
             continue;
         }
-        let list = proto::decode(pull.body)
-            .map_err(|e| decode_error(format!("the PullLogs body is not a LogGroupList: {e}")))?;
-        if list.log_groups.len() != pull.group_count {
+        let not_a_list =
+            |e: WireError| decode_error(format!("the PullLogs body is not a LogGroupList: {e}"));
+        let body = record::Body::parse(&pull.body).map_err(not_a_list)?;
+        let groups = body.groups();
+        if groups != pull.group_count {
             return Err(decode_error(format!(
-                "x-log-count says {} log groups but the body has {}",
+                "x-log-count says {} log groups but the body has {groups}",
                 pull.group_count,
-                list.log_groups.len()
             )));
         }
         batch.clear();
         let mut logs = 0u64;
         let mut truncated = 0u64;
-        for (i, group) in list.log_groups.iter().enumerate() {
-            let group_cursor = if formatter.sd_id.is_some() {
-                sls::cursor_after(&pull.cursor, i as u64)
-            } else {
-                None
-            };
+        let mut group_cursor: (usize, Option<String>) = (usize::MAX, None);
+        body.for_each(|i, r| {
+            if formatter.sd_id.is_some() && group_cursor.0 != i {
+                group_cursor = (i, sls::cursor_after(&pull.cursor, i as u64));
+            }
             let origin = Origin {
                 project: &summary.project,
                 logstore: &summary.logstore,
                 shard: summary.shard,
-                cursor: group_cursor.as_deref().unwrap_or(&pull.cursor),
+                cursor: group_cursor.1.as_deref().unwrap_or(&pull.cursor),
             };
-            record::for_each::<()>(group, |r| {
-                msg.clear();
-                formatter.write(&mut msg, r, &origin);
-                if batch.push(framing, &msg, settings.max_message_bytes) {
-                    truncated += 1;
-                }
-                logs += 1;
-                Ok(())
-            })
-            .unwrap_or(());
-        }
-        summary.log_groups += list.log_groups.len() as u64;
+            msg.clear();
+            formatter.write(&mut msg, r, &origin);
+            if batch.push(framing, &msg, settings.max_message_bytes) {
+                truncated += 1;
+            }
+            logs += 1;
+        })
+        .map_err(not_a_list)?;
+        summary.log_groups += groups as u64;
         summary.logs += logs;
         summary.truncated += truncated;
         if batch.is_empty() {

@@ -12,6 +12,7 @@ pub mod codec;
 pub mod endpoint;
 pub mod proto;
 pub mod sign;
+pub mod wire;
 
 pub use client::{Client, Credentials, Pull, SlsError};
 pub use endpoint::Endpoint;

@@ -12,6 +12,9 @@
 
 use std::io::Write;
 
+use std::borrow::Cow;
+
+use super::frame::write_decimal;
 use crate::record::{Record, Value};
 use crate::time::Utc;
 
@@ -51,7 +54,11 @@ pub struct FieldFilter {
 }
 
 impl FieldFilter {
+    #[inline]
     pub fn keeps(&self, key: &str) -> bool {
+        if self.include.is_empty() && self.exclude.is_empty() {
+            return true;
+        }
         (self.include.is_empty() || self.include.matches(key)) && !self.exclude.matches(key)
     }
 }
@@ -60,10 +67,7 @@ impl FieldFilter {
 pub fn write_value(out: &mut Vec<u8>, value: &Value<'_>) {
     match value {
         Value::Text(t) => out.extend_from_slice(t.as_bytes()),
-        // Writing to a Vec cannot fail.
-        Value::Number(n) => {
-            let _ = write!(out, "{n}");
-        }
+        Value::Number(n) => write_decimal(out, u64::from(*n)),
     }
 }
 
@@ -93,17 +97,74 @@ pub fn write_json(out: &mut Vec<u8>, record: &Record<'_>, filter: &FieldFilter) 
         out.push(b':');
         match value {
             Value::Text(t) => json_string(out, t),
-            Value::Number(n) => {
-                let _ = write!(out, "{n}");
-            }
+            Value::Number(n) => write_decimal(out, u64::from(*n)),
         }
     }
     out.push(b'}');
 }
 
+/// Which bytes a writer replaces.
+type Special = [bool; 256];
+
+/// A [`Special`] table of `bytes`, plus the control characters when `controls`.
+const fn special(bytes: &[u8], controls: bool) -> Special {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < bytes.len() {
+        t[bytes[i] as usize] = true;
+        i += 1;
+    }
+    let mut c = 0;
+    while controls && c < 0x20 {
+        t[c] = true;
+        c += 1;
+    }
+    t
+}
+
+/// Appends `s`, each byte marked in `special` replaced by `replace(byte)`, the runs of other
+/// bytes copied whole (found by one table lookup per byte).
+#[inline]
+fn write_replacing(
+    out: &mut Vec<u8>,
+    s: &[u8],
+    special: &Special,
+    replace: impl Fn(u8) -> &'static [u8],
+) {
+    let mut rest = s;
+    while let Some(i) = rest.iter().position(|&b| special[usize::from(b)]) {
+        out.extend_from_slice(&rest[..i]);
+        out.extend_from_slice(replace(rest[i]));
+        rest = &rest[i + 1..];
+    }
+    out.extend_from_slice(rest);
+}
+
+/// `\u00XX` for each control character.
+static JSON_CONTROL: [[u8; 6]; 32] = {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut t = [[0u8; 6]; 32];
+    let mut i = 0;
+    while i < 32 {
+        t[i] = [b'\\', b'u', b'0', b'0', HEX[i >> 4], HEX[i & 15]];
+        i += 1;
+    }
+    t
+};
+
+/// A JSON string (RFC 8259 §7: `"`, `\` and control characters escaped).
 fn json_string(out: &mut Vec<u8>, s: &str) {
-    // serde_json's escaping; writing to a Vec cannot fail.
-    let _ = serde_json::to_writer(&mut *out, s);
+    static SPECIAL: Special = special(b"\"\\", true);
+    out.push(b'"');
+    write_replacing(out, s.as_bytes(), &SPECIAL, |b| match b {
+        b'"' => b"\\\"",
+        b'\\' => b"\\\\",
+        b'\n' => b"\\n",
+        b'\r' => b"\\r",
+        b'\t' => b"\\t",
+        _ => &JSON_CONTROL[usize::from(b & 0x1f)],
+    });
+    out.push(b'"');
 }
 
 /// CEF header settings, already escaped where they are constants.
@@ -121,12 +182,24 @@ pub struct Cef {
 }
 
 /// String-typed keys of the ArcSight extension dictionary that SLS fields keep when named
-/// the same. Typed keys (addresses such as `src`, ports, counts, times) are left out: a log
+/// the same (sorted: looked up by binary search). Typed keys (addresses such as `src`, ports, counts, times) are left out: a log
 /// value need not fit their type, and ArcSight would misparse it.
 const CEF_KEYS: &[&str] = &[
     "act",
     "app",
     "cat",
+    "cs1",
+    "cs1Label",
+    "cs2",
+    "cs2Label",
+    "cs3",
+    "cs3Label",
+    "cs4",
+    "cs4Label",
+    "cs5",
+    "cs5Label",
+    "cs6",
+    "cs6Label",
     "destinationServiceName",
     "deviceDirection",
     "deviceExternalId",
@@ -147,6 +220,10 @@ const CEF_KEYS: &[&str] = &[
     "filePath",
     "filePermission",
     "fileType",
+    "flexString1",
+    "flexString1Label",
+    "flexString2",
+    "flexString2Label",
     "fname",
     "msg",
     "outcome",
@@ -163,74 +240,66 @@ const CEF_KEYS: &[&str] = &[
     "sproc",
     "suid",
     "suser",
-    "cs1",
-    "cs2",
-    "cs3",
-    "cs4",
-    "cs5",
-    "cs6",
-    "cs1Label",
-    "cs2Label",
-    "cs3Label",
-    "cs4Label",
-    "cs5Label",
-    "cs6Label",
-    "flexString1",
-    "flexString2",
-    "flexString1Label",
-    "flexString2Label",
 ];
 
 /// The CEF extension key for an SLS field: the field name itself when it is an ArcSight
 /// dictionary key, else a custom key `sls` + the name's letters and digits in camel case
 /// (`remote_addr` → `slsRemoteAddr`, `__tag__:__hostname__` → `slsTagHostname`).
 pub fn cef_key(field: &str) -> String {
-    if CEF_KEYS.contains(&field) {
-        return field.to_string();
+    let mut out = Vec::with_capacity(field.len() + 3);
+    write_cef_key(&mut out, field);
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// Appends [`cef_key`]`(field)`; returns whether it is a custom (`sls…`) key.
+fn write_cef_key(out: &mut Vec<u8>, field: &str) -> bool {
+    // Dictionary keys are letters and digits only.
+    if field.bytes().all(|b| b.is_ascii_alphanumeric()) && CEF_KEYS.binary_search(&field).is_ok() {
+        out.extend_from_slice(field.as_bytes());
+        return false;
     }
-    let mut key = String::from("sls");
+    let start = out.len();
+    out.extend_from_slice(b"sls");
+    // The parts between non-alphanumeric characters are ASCII letters and digits.
     for part in field.split(|c: char| !c.is_ascii_alphanumeric()) {
-        let mut chars = part.chars();
-        if let Some(c) = chars.next() {
-            key.push(c.to_ascii_uppercase());
-            key.extend(chars);
+        if let Some((first, rest)) = part.as_bytes().split_first() {
+            out.push(first.to_ascii_uppercase());
+            out.extend_from_slice(rest);
         }
     }
-    if key == "sls" {
-        key.push_str("Field");
+    if out.len() == start + 3 {
+        out.extend_from_slice(b"Field");
     }
-    key
+    true
 }
 
 /// Escapes a CEF header field: `\` and `|` get a backslash; CR and LF (not allowed in the
 /// header) become spaces.
 pub fn cef_header(out: &mut Vec<u8>, s: &str) {
-    for b in s.bytes() {
-        match b {
-            b'\\' => out.extend_from_slice(b"\\\\"),
-            b'|' => out.extend_from_slice(b"\\|"),
-            b'\r' | b'\n' => out.push(b' '),
-            _ => out.push(b),
-        }
-    }
+    static SPECIAL: Special = special(b"\\|\r\n", false);
+    write_replacing(out, s.as_bytes(), &SPECIAL, |b| match b {
+        b'\\' => b"\\\\",
+        b'|' => b"\\|",
+        _ => b" ",
+    });
 }
 
 /// Escapes a CEF extension value: `\` → `\\`, `=` → `\=`, LF → `\n`, CR → `\r`.
 pub fn cef_value(out: &mut Vec<u8>, s: &str) {
-    for b in s.bytes() {
-        match b {
-            b'\\' => out.extend_from_slice(b"\\\\"),
-            b'=' => out.extend_from_slice(b"\\="),
-            b'\n' => out.extend_from_slice(b"\\n"),
-            b'\r' => out.extend_from_slice(b"\\r"),
-            _ => out.push(b),
-        }
-    }
+    static SPECIAL: Special = special(b"\\=\n\r", false);
+    write_replacing(out, s.as_bytes(), &SPECIAL, |b| match b {
+        b'\\' => b"\\\\",
+        b'=' => b"\\=",
+        b'\n' => b"\\n",
+        _ => b"\\r",
+    });
 }
 
-fn text(record: &Record<'_>, field: Option<&str>) -> Option<String> {
-    let v = record.get(field?)?;
-    let s = v.to_string();
+fn text<'r>(record: &'r Record<'_>, field: Option<&str>) -> Option<Cow<'r, str>> {
+    let s = match record.get(field?)? {
+        Value::Text(t) => Cow::Borrowed(t.as_ref()),
+        Value::Number(n) => Cow::Owned(n.to_string()),
+    };
     (!s.trim().is_empty()).then_some(s)
 }
 
@@ -259,32 +328,48 @@ pub fn write_cef(out: &mut Vec<u8>, record: &Record<'_>, cef: &Cef, filter: &Fie
     // rt: the log's time in epoch milliseconds.
     let millis =
         u64::from(record.time) * 1000 + u64::from(record.time_ns.min(999_999_999)) / 1_000_000;
-    let _ = write!(out, "rt={millis}");
-    let mut used: Vec<String> = vec!["rt".into()];
+    out.extend_from_slice(b"rt=");
+    write_decimal(out, millis);
+    // Dictionary keys are field names, unique in a record, and never `rt` (not in the
+    // dictionary list); custom keys can collide (`remote_addr`, `remote-addr`): a later one
+    // gets a number. Where each custom key was written, to compare (no allocation for the
+    // first 32).
+    let mut custom = [(0usize, 0usize); 32];
+    let mut more: Vec<(usize, usize)> = Vec::new();
+    let mut n_custom = 0usize;
     for (key, value) in &record.fields {
         if key == "__time__" || key == "__time_ns_part__" || !filter.keeps(key) {
             continue;
         }
-        let mut k = cef_key(key);
-        if used.contains(&k) {
-            // A dictionary key seen twice (`rt` from a field, say) becomes a custom key.
-            let base = if k.starts_with("sls") {
-                k.clone()
-            } else {
-                cef_key(&format!("_{key}"))
+        out.push(b' ');
+        let start = out.len();
+        if write_cef_key(out, key) {
+            let base_end = out.len();
+            let seen = |out: &Vec<u8>, end: usize| {
+                let k = &out[start..end];
+                custom[..n_custom.min(32)]
+                    .iter()
+                    .chain(more.iter())
+                    .any(|&(s, e)| &out[s..e] == k)
             };
-            k = base.clone();
             let mut n = 2;
-            while used.contains(&k) {
-                k = format!("{base}{n}");
+            while seen(out, out.len()) {
+                out.truncate(base_end);
+                write_decimal(out, n);
                 n += 1;
             }
+            if n_custom < 32 {
+                custom[n_custom] = (start, out.len());
+            } else {
+                more.push((start, out.len()));
+            }
+            n_custom += 1;
         }
-        out.push(b' ');
-        out.extend_from_slice(k.as_bytes());
         out.push(b'=');
-        cef_value(out, &value.to_string());
-        used.push(k);
+        match value {
+            Value::Text(t) => cef_value(out, t),
+            Value::Number(n) => write_decimal(out, u64::from(*n)),
+        }
     }
 }
 
@@ -322,25 +407,34 @@ pub fn parse_leef_delimiter(s: &str) -> Option<char> {
 }
 
 /// How the delimiter is written in the header: itself when printable, else `0xHH`.
-fn leef_delimiter_header(c: char) -> String {
-    if c.is_ascii_graphic() {
-        c.to_string()
+fn write_leef_delimiter_header(out: &mut Vec<u8>, d: u8) {
+    if d.is_ascii_graphic() {
+        out.push(d);
     } else {
-        format!("0x{:02X}", c as u32)
+        const HEX: &[u8; 16] = b"0123456789ABCDEF";
+        out.extend_from_slice(&[
+            b'0',
+            b'x',
+            HEX[usize::from(d >> 4)],
+            HEX[usize::from(d & 15)],
+        ]);
     }
 }
 
 /// LEEF defines no escaping: the delimiter, CR and LF inside a value become spaces, and so
 /// do `|` in header fields; keys also lose `=` and whitespace.
-fn leef_clean(out: &mut Vec<u8>, s: &str, also: &[char]) {
-    for c in s.chars() {
-        if c == '\r' || c == '\n' || also.contains(&c) {
-            out.push(b' ');
-        } else {
-            let mut buf = [0u8; 4];
-            out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
-        }
+/// (`also` is ASCII, so no byte of a multi-byte character matches it.)
+fn leef_clean(out: &mut Vec<u8>, s: &str, special: &Special) {
+    write_replacing(out, s.as_bytes(), special, |_| b" ");
+}
+
+/// The [`leef_clean`] table of CR, LF and `also`.
+fn leef_special(also: &[u8]) -> Special {
+    let mut t = special(b"\r\n", false);
+    for &b in also {
+        t[usize::from(b)] = true;
     }
+    t
 }
 
 /// The `devTimeFormat` of [`write_leef`].
@@ -348,19 +442,23 @@ pub const LEEF_DEV_TIME_FORMAT: &str = "MMM dd yyyy HH:mm:ss.SSS z";
 
 /// `LEEF:2.0|vendor|product|version|eventID|delimiter|devTime=…^devTimeFormat=…^key=value…`.
 pub fn write_leef(out: &mut Vec<u8>, record: &Record<'_>, leef: &Leef, filter: &FieldFilter) {
-    let d = leef.delimiter;
+    // ASCII: parse_leef_delimiter accepts nothing else.
+    let d = leef.delimiter as u8;
+    static HEADER: Special = special(b"\r\n|", false);
+    let key_special = leef_special(&[d, b'=', b' ', b'\t']);
+    let value_special = leef_special(&[d]);
     out.extend_from_slice(b"LEEF:2.0|");
     let event_id = text(record, leef.event_id_field.as_deref());
     for part in [
-        &leef.vendor,
+        leef.vendor.as_str(),
         &leef.product,
         &leef.version,
-        event_id.as_ref().unwrap_or(&leef.event_id),
+        event_id.as_deref().unwrap_or(&leef.event_id),
     ] {
-        leef_clean(out, part, &['|']);
+        leef_clean(out, part, &HEADER);
         out.push(b'|');
     }
-    out.extend_from_slice(leef_delimiter_header(d).as_bytes());
+    write_leef_delimiter_header(out, d);
     out.push(b'|');
     let t = Utc::from_unix(i64::from(record.time));
     let millis = record.time_ns.min(999_999_999) / 1_000_000;
@@ -375,9 +473,7 @@ pub fn write_leef(out: &mut Vec<u8>, record: &Record<'_>, leef: &Leef, filter: &
         t.second,
         millis
     );
-    let mut dbuf = [0u8; 4];
-    let delim = d.encode_utf8(&mut dbuf).as_bytes().to_vec();
-    out.extend_from_slice(&delim);
+    out.push(d);
     out.extend_from_slice(b"devTimeFormat=");
     out.extend_from_slice(LEEF_DEV_TIME_FORMAT.as_bytes());
     for (key, value) in &record.fields {
@@ -389,10 +485,13 @@ pub fn write_leef(out: &mut Vec<u8>, record: &Record<'_>, leef: &Leef, filter: &
         {
             continue;
         }
-        out.extend_from_slice(&delim);
-        leef_clean(out, key, &[d, '=', ' ', '\t']);
+        out.push(d);
+        leef_clean(out, key, &key_special);
         out.push(b'=');
-        leef_clean(out, &value.to_string(), &[d]);
+        match value {
+            Value::Text(t) => leef_clean(out, t, &value_special),
+            Value::Number(n) => write_decimal(out, u64::from(*n)),
+        }
     }
 }
 
@@ -567,6 +666,15 @@ mod tests {
             "{out}"
         );
         assert_eq!(out.matches(" rt=").count() + out.matches("|rt=").count(), 1);
+    }
+
+    #[test]
+    fn cef_dictionary_is_sorted_for_binary_search() {
+        assert!(CEF_KEYS.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(cef_key("suser"), "suser");
+        assert_eq!(cef_key("flexString2Label"), "flexString2Label");
+        assert_eq!(cef_key("remote_addr"), "slsRemoteAddr");
+        assert_eq!(cef_key("——"), "slsField");
     }
 
     #[test]

@@ -4,7 +4,8 @@
 use std::io::Write;
 
 use super::body::{self, Cef, FieldFilter, Leef};
-use super::header::{header_field, write_timestamp, APP_NAME_MAX, HOSTNAME_MAX, MSGID_MAX};
+use super::frame::write_decimal;
+use super::header::{write_header_field, write_timestamp, APP_NAME_MAX, HOSTNAME_MAX, MSGID_MAX};
 use super::{parse_facility, parse_severity};
 use crate::record::Record;
 use crate::time::Utc;
@@ -70,16 +71,18 @@ impl Formatter {
         let hostname = self.text(&self.hostname, record);
         match self.format {
             SyslogFormat::Rfc5424 => {
-                let _ = write!(out, "<{pri}>1 ");
+                out.push(b'<');
+                write_decimal(out, u64::from(pri));
+                out.extend_from_slice(b">1 ");
                 write_timestamp(out, record.time, record.time_ns);
                 out.push(b' ');
-                out.extend_from_slice(header_field(hostname, HOSTNAME_MAX).as_bytes());
+                write_header_field(out, hostname, HOSTNAME_MAX);
                 out.push(b' ');
                 let app = self.text(&self.app_name, record);
-                out.extend_from_slice(header_field(app, APP_NAME_MAX).as_bytes());
+                write_header_field(out, app, APP_NAME_MAX);
                 out.extend_from_slice(b" - ");
                 let msgid = self.text(&self.msgid, record);
-                out.extend_from_slice(header_field(msgid, MSGID_MAX).as_bytes());
+                write_header_field(out, msgid, MSGID_MAX);
                 out.push(b' ');
                 match &self.sd_id {
                     Some(id) => write_sd(out, id, origin),
@@ -98,21 +101,19 @@ impl Formatter {
                     t.minute,
                     t.second
                 );
-                out.extend_from_slice(header_field(hostname, HOSTNAME_MAX).as_bytes());
+                write_header_field(out, hostname, HOSTNAME_MAX);
                 out.push(b' ');
                 // RFC 3164: any non-alphanumeric character ends the TAG.
-                let tag: String = self
-                    .text(&self.app_name, record)
-                    .chars()
-                    .filter(char::is_ascii_alphanumeric)
-                    .take(TAG_MAX)
-                    .collect();
-                let tag = if tag.is_empty() {
-                    "sls".to_string()
-                } else {
-                    tag
-                };
-                out.extend_from_slice(tag.as_bytes());
+                let start = out.len();
+                out.extend(
+                    self.text(&self.app_name, record)
+                        .bytes()
+                        .filter(u8::is_ascii_alphanumeric)
+                        .take(TAG_MAX),
+                );
+                if out.len() == start {
+                    out.extend_from_slice(b"sls");
+                }
                 out.extend_from_slice(b": ");
             }
         }

@@ -4,8 +4,6 @@
 //! written as the two-character escapes `\r` and `\n`. Octet counting (`LEN SP MSG`, the only
 //! framing RFC 5425 allows over TLS) sends the message unchanged.
 
-use std::io::Write;
-
 /// How messages are delimited on a stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Framing {
@@ -37,8 +35,8 @@ impl Framing {
             }
             Framing::OctetCounting => {
                 let cut = utf8_cut(msg, max);
-                // Writing to a Vec cannot fail.
-                let _ = write!(out, "{} ", cut);
+                write_decimal(out, cut as u64);
+                out.push(b' ');
                 out.extend_from_slice(&msg[..cut]);
                 cut < msg.len()
             }
@@ -61,9 +59,8 @@ pub fn utf8_cut(msg: &[u8], max: usize) -> usize {
 /// Appends `msg` with CR and LF written as `\r` and `\n`, at most `max` bytes, never
 /// splitting a character or an escape. Returns whether it was cut.
 fn write_escaped(out: &mut Vec<u8>, msg: &[u8], max: usize) -> bool {
-    let is_break = |b: &u8| *b == b'\n' || *b == b'\r';
-    let escaped_len = msg.len() + msg.iter().filter(|b| is_break(b)).count();
-    let (msg, truncated) = if escaped_len <= max {
+    let breaks = memchr::memchr2_iter(b'\n', b'\r', msg).count();
+    let (msg, truncated) = if msg.len() + breaks <= max {
         (msg, false)
     } else {
         // The longest run of whole characters whose escaped length fits.
@@ -72,24 +69,41 @@ fn write_escaped(out: &mut Vec<u8>, msg: &[u8], max: usize) -> bool {
             if (b & 0xC0) != 0x80 {
                 cut = i;
             }
-            len += if is_break(b) { 2 } else { 1 };
+            len += if *b == b'\n' || *b == b'\r' { 2 } else { 1 };
             if len > max {
                 break;
             }
         }
         (&msg[..cut], true)
     };
-    out.reserve(msg.len() + 8);
+    if breaks == 0 {
+        out.extend_from_slice(msg);
+        return truncated;
+    }
+    out.reserve(msg.len() + breaks);
     let mut from = 0;
-    for (i, b) in msg.iter().enumerate() {
-        if is_break(b) {
-            out.extend_from_slice(&msg[from..i]);
-            out.extend_from_slice(if *b == b'\n' { b"\\n" } else { b"\\r" });
-            from = i + 1;
-        }
+    for i in memchr::memchr2_iter(b'\n', b'\r', msg) {
+        out.extend_from_slice(&msg[from..i]);
+        out.extend_from_slice(if msg[i] == b'\n' { b"\\n" } else { b"\\r" });
+        from = i + 1;
     }
     out.extend_from_slice(&msg[from..]);
     truncated
+}
+
+/// Appends `n` in decimal (what `write!(out, "{n}")` does, without the formatting machinery).
+pub fn write_decimal(out: &mut Vec<u8>, mut n: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&buf[i..]);
 }
 
 /// Framed messages of one batch in one buffer, with where each ends (UDP sends them one
@@ -221,6 +235,15 @@ mod tests {
         );
         b.clear();
         assert!(b.is_empty() && b.buf.is_empty());
+    }
+
+    #[test]
+    fn decimal_without_formatting_machinery() {
+        for n in [0u64, 7, 10, 99, 100, 65_536, u64::from(u32::MAX), u64::MAX] {
+            let mut out = b"x".to_vec();
+            write_decimal(&mut out, n);
+            assert_eq!(out, format!("x{n}").into_bytes());
+        }
     }
 
     #[test]

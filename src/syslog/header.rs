@@ -37,19 +37,34 @@ fn put_digits(slot: &mut [u8], mut n: u32) {
     }
 }
 
-/// A header field: PRINTUSASCII only (one `_` per other character), at most `max` bytes,
-/// `-` when empty.
-pub fn header_field(value: &str, max: usize) -> String {
-    let cleaned: String = value
-        .chars()
-        .map(|c| if ('!'..='~').contains(&c) { c } else { '_' })
-        .take(max)
-        .collect();
-    if cleaned.is_empty() {
-        "-".to_string()
+/// Appends a header field: PRINTUSASCII only (one `_` per other character), at most `max`
+/// characters, `-` when empty.
+pub fn write_header_field(out: &mut Vec<u8>, value: &str, max: usize) {
+    if value.is_empty() {
+        out.push(b'-');
+    } else if value.len() <= max && value.bytes().all(|b| (b'!'..=b'~').contains(&b)) {
+        out.extend_from_slice(value.as_bytes());
     } else {
-        cleaned
+        out.extend(
+            value
+                .chars()
+                .map(|c| {
+                    if ('!'..='~').contains(&c) {
+                        c as u8
+                    } else {
+                        b'_'
+                    }
+                })
+                .take(max),
+        );
     }
+}
+
+/// [`write_header_field`] into a new string.
+pub fn header_field(value: &str, max: usize) -> String {
+    let mut out = Vec::with_capacity(value.len().min(max));
+    write_header_field(&mut out, value, max);
+    String::from_utf8(out).unwrap_or_default()
 }
 
 #[cfg(test)]
