@@ -9,8 +9,10 @@
 //! - [`syslog`]: RFC 5424 header, `kv` body, framing and TCP/UDP transport;
 //! - [`ship`]: the pipeline of one invocation and its delivery rule;
 //! - [`config`]: every environment variable, validated in one place;
-//! - [`devkit`]: the local SLS test server, a tiny receiver and the demo (no cloud account).
+//! - [`devkit`]: the local SLS test server, a tiny receiver and the demo (no cloud account);
+//! - [`cli`]: the operator commands `check` and `invoke`.
 
+pub mod cli;
 pub mod config;
 pub mod devkit;
 pub mod fc;

@@ -260,6 +260,24 @@ impl Sender {
         }
     }
 
+    /// The TLS session once the handshake is done (the receiver's certificates, the version
+    /// and cipher suite), for `sls-syslog check`; `None` over TCP and UDP.
+    pub fn tls_session(&self) -> Option<&rustls::ClientConnection> {
+        match &self.inner {
+            Inner::Tls(stream) => Some(stream.get_ref().1),
+            Inner::Tcp(_) | Inner::Udp(_) => None,
+        }
+    }
+
+    /// The address connected to (TCP, TLS or UDP).
+    pub fn peer_addr(&self) -> Option<std::net::SocketAddr> {
+        match &self.inner {
+            Inner::Tcp(s) => s.peer_addr().ok(),
+            Inner::Tls(s) => s.get_ref().0.peer_addr().ok(),
+            Inner::Udp(s) => s.peer_addr().ok(),
+        }
+    }
+
     /// `protocol://host:port`.
     pub fn key(&self) -> &str {
         &self.key
