@@ -1,10 +1,12 @@
 //! `sls-syslog`: with no arguments, serve the Function Compute custom runtime. Other
 //! commands run the local stand-ins (see `sls-syslog help`).
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use sls_syslog::cli::check;
 use sls_syslog::config::Settings;
 use sls_syslog::devkit::{demo, receiver, sls_server};
 use sls_syslog::fc::{self, App};
@@ -15,6 +17,9 @@ sls-syslog: ship Alibaba Cloud SLS logs to a SIEM over syslog (Function Compute 
 usage:
   sls-syslog [serve]                 serve the FC custom runtime on 0.0.0.0:$FC_CUSTOM_LISTEN_PORT
                                      (else $FC_SERVER_PORT, else 9000); settings from SYSLOG_* variables
+  sls-syslog check [--send-test]     check the SYSLOG_* settings and the receiver: every problem, one line
+                                     each; resolve, connect, TLS handshake and certificate; --send-test
+                                     sends one test message formatted like real output. Exit 0 = all good
   sls-syslog demo                    run SLS test server + syslog receiver + function locally, invoke once
   sls-syslog sls-server [--port N]   run the SLS test server with the demo data (default port 9100)
   sls-syslog receiver [--port N]     print syslog frames received over TCP (default port 5140)
@@ -36,6 +41,7 @@ fn main() -> ExitCode {
     };
     let result = match command {
         "serve" => runtime().and_then(|rt| rt.block_on(serve())),
+        "check" => check_command(&args[1..]),
         "demo" => runtime().and_then(|rt| rt.block_on(demo::run())),
         "sls-server" => port_arg(9100).and_then(|p| runtime()?.block_on(sls_server_command(p))),
         "receiver" => port_arg(5140).and_then(|p| runtime()?.block_on(receiver_command(p))),
@@ -63,6 +69,25 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))
+}
+
+/// `check [--send-test]`.
+fn check_command(args: &[String]) -> Result<(), String> {
+    let send_test = match args {
+        [] => false,
+        [flag] if flag == "--send-test" => true,
+        _ => return Err(format!("usage: sls-syslog check [--send-test]\n\n{USAGE}")),
+    };
+    let env: HashMap<String, String> = std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .collect();
+    let failures = runtime()?.block_on(check::run(&env, send_test));
+    if failures == 0 {
+        println!("check passed");
+        Ok(())
+    } else {
+        Err(format!("check failed: {failures} problem(s)"))
+    }
 }
 
 async fn serve() -> Result<(), String> {

@@ -293,7 +293,10 @@ fn print_settings(out: &mut Out, s: &Settings, env: &HashMap<String, String>) {
     defaults.insert("SYSLOG_SEVERITY", "info".into());
     defaults.insert(
         "SYSLOG_HOSTNAME",
-        format!("{} (this machine's name)", s.formatter.hostname.constant),
+        format!(
+            "{} (default: this machine's name)",
+            s.formatter.hostname.constant
+        ),
     );
     defaults.insert("SYSLOG_APP_NAME", "-".into());
     defaults.insert("SYSLOG_MSGID", "-".into());
@@ -322,6 +325,7 @@ fn print_settings(out: &mut Out, s: &Settings, env: &HashMap<String, String>) {
                 _ => v,
             },
             None => match defaults.get(var) {
+                Some(d) if d.contains("(default") => d.clone(),
                 Some(d) => format!("{d} (default)"),
                 None => continue,
             },
