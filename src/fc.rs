@@ -141,53 +141,179 @@ pub fn failure(error_type: &str, message: &str) -> Response {
 async fn invoke(State(app): State<App>, headers: HeaderMap, body: Body) -> Response {
     let start = Instant::now();
     let id = request_id(&headers);
-    say(&format!("FC Invoke Start RequestId: {id}"));
-    let response = match handle(&app, &headers, body, &id, start).await {
-        Ok(summary) => {
-            say(&format!(
-                "INFO RequestId: {id} shipped: {}",
-                serde_json::to_string(&summary).unwrap_or_default()
-            ));
-            (StatusCode::OK, axum::Json(summary)).into_response()
-        }
-        Err((error_type, message)) => {
-            let line = message.replace(['\n', '\r'], " ");
-            say(&format!("ERROR RequestId: {id} {error_type}: {line}"));
-            failure(error_type, &message)
-        }
-    };
-    say(&format!("FC Invoke End RequestId: {id}"));
-    response
+    match invoke_once(&id, handle(&app, &headers, body, &id, start)).await {
+        Ok(summary) => (StatusCode::OK, axum::Json(summary)).into_response(),
+        Err(f) => failure(f.error_type, &f.message),
+    }
 }
 
+/// One invocation between its `FC Invoke Start` and `FC Invoke End` lines, with what
+/// [`report`] prints in between: `POST /invoke`, and `sls-syslog invoke` for one event.
+pub async fn invoke_once(
+    id: &str,
+    work: impl std::future::Future<Output = Result<ship::Summary, Box<Failure>>>,
+) -> Result<ship::Summary, Box<Failure>> {
+    say(&format!("FC Invoke Start RequestId: {id}"));
+    let result = work.await;
+    report(id, &result);
+    say(&format!("FC Invoke End RequestId: {id}"));
+    result
+}
+
+/// A failed invocation: FC's `errorType`, the stage that failed, the cause, and what the
+/// invocation had done until then.
+#[derive(Debug)]
+pub struct Failure {
+    pub error_type: &'static str,
+    /// `event`, `config`, `credentials`, `pull`, `decode` or `send`.
+    pub stage: &'static str,
+    pub message: String,
+    pub summary: ship::Summary,
+}
+
+/// The one JSON line each invocation prints (see the README's "Observability").
+#[derive(serde::Serialize)]
+struct SummaryLine<'a> {
+    event: &'static str,
+    outcome: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stage: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_type: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a str>,
+    #[serde(flatten)]
+    summary: &'a ship::Summary,
+}
+
+/// Prints what an invocation did: on failure one `ERROR` line naming the stage and the
+/// cause, then in every case one JSON summary line.
+pub fn report(id: &str, result: &Result<ship::Summary, Box<Failure>>) {
+    let line = match result {
+        Ok(summary) => SummaryLine {
+            event: "sls-syslog.invocation",
+            outcome: "ok",
+            stage: None,
+            error_type: None,
+            error: None,
+            summary,
+        },
+        Err(f) => {
+            let message = f.message.replace(['\n', '\r'], " ");
+            say(&format!(
+                "ERROR RequestId: {id} {} ({} stage): {message}",
+                f.error_type, f.stage
+            ));
+            SummaryLine {
+                event: "sls-syslog.invocation",
+                outcome: "failed",
+                stage: Some(f.stage),
+                error_type: Some(f.error_type),
+                error: Some(&f.message),
+                summary: &f.summary,
+            }
+        }
+    };
+    say(&serde_json::to_string(&line).unwrap_or_default());
+}
+
+/// `POST /invoke`: reads the event body, then [`run_event`] with the credentials and the
+/// function timeout of the request's `x-fc-*` headers.
 async fn handle(
     app: &App,
     headers: &HeaderMap,
     body: Body,
     id: &str,
     start: Instant,
-) -> Result<ship::Summary, (&'static str, String)> {
-    let bytes: Bytes = axum::body::to_bytes(body, MAX_EVENT_BYTES)
-        .await
-        .map_err(|_| {
-            (
+) -> Result<ship::Summary, Box<Failure>> {
+    let bytes: Bytes = match axum::body::to_bytes(body, MAX_EVENT_BYTES).await {
+        Ok(b) => b,
+        Err(_) => {
+            let summary = ship::Summary {
+                request_id: id.to_string(),
+                ..ship::Summary::default()
+            };
+            return Err(failed(
                 "InvalidEvent",
+                "event",
                 format!("the event body could not be read or is over {MAX_EVENT_BYTES} bytes"),
-            )
-        })?;
-    let event = Event::parse(&bytes).map_err(|e| ("InvalidEvent", e.to_string()))?;
-    let credentials = credentials(headers, |k| std::env::var(k).ok()).ok_or((
-        "MissingCredentials",
-        "no SLS credentials: give the function a role (FC then sends x-fc-access-key-id, \
-         x-fc-access-key-secret and x-fc-security-token) or set ALIBABA_CLOUD_ACCESS_KEY_ID \
-         and ALIBABA_CLOUD_ACCESS_KEY_SECRET"
-            .to_string(),
-    ))?;
+                &summary,
+                start,
+            ));
+        }
+    };
+    let credentials = credentials(headers, |k| std::env::var(k).ok());
+    run_event(
+        app,
+        &bytes,
+        credentials,
+        function_timeout(headers),
+        id,
+        start,
+    )
+    .await
+}
+
+/// A failure with what was done until then (`summary`, its duration since `start`).
+fn failed(
+    error_type: &'static str,
+    stage: &'static str,
+    message: String,
+    summary: &ship::Summary,
+    start: Instant,
+) -> Box<Failure> {
+    let mut summary = summary.clone();
+    summary.duration_ms = start.elapsed().as_millis() as u64;
+    Box::new(Failure {
+        error_type,
+        stage,
+        message,
+        summary,
+    })
+}
+
+/// One invocation once its event is read: parses the event, takes `credentials` (the
+/// `x-fc-*` headers' or the environment's), applies the trigger's parameters and ships the
+/// range before `timeout` after `start` (less a margin). What `POST /invoke` and
+/// `sls-syslog invoke` both run.
+pub async fn run_event(
+    app: &App,
+    event: &[u8],
+    credentials: Option<Credentials>,
+    timeout: Duration,
+    id: &str,
+    start: Instant,
+) -> Result<ship::Summary, Box<Failure>> {
+    let mut summary = ship::Summary {
+        request_id: id.to_string(),
+        ..ship::Summary::default()
+    };
+    let fail = |error_type, stage, message: String, summary: &ship::Summary| {
+        failed(error_type, stage, message, summary, start)
+    };
+    let event =
+        Event::parse(event).map_err(|e| fail("InvalidEvent", "event", e.to_string(), &summary))?;
+    summary.project = event.project.clone();
+    summary.logstore = event.logstore.clone();
+    summary.shard = event.shard;
+    summary.begin_cursor = event.begin_cursor.clone();
+    summary.end_cursor = event.end_cursor.clone();
+    let Some(credentials) = credentials else {
+        return Err(fail(
+            "MissingCredentials",
+            "credentials",
+            "no SLS credentials: give the function a role (FC then sends x-fc-access-key-id, \
+             x-fc-access-key-secret and x-fc-security-token) or set ALIBABA_CLOUD_ACCESS_KEY_ID \
+             and ALIBABA_CLOUD_ACCESS_KEY_SECRET"
+                .to_string(),
+            &summary,
+        ));
+    };
     let inv = Invocation {
         request_id: id.to_string(),
         event,
         credentials,
-        deadline: ship::deadline(start, function_timeout(headers)),
+        deadline: ship::deadline(start, timeout),
     };
     // A trigger's functionParameter overrides the environment for its invocations.
     let overridden;
@@ -197,12 +323,19 @@ async fn handle(
         overridden = app
             .settings
             .with_overrides(&inv.event.parameter)
-            .map_err(|e| ("InvalidParameter", e.to_string()))?;
+            .map_err(|e| fail("InvalidParameter", "config", e.to_string(), &summary))?;
         &overridden
     };
     ship::run(&inv, settings, &app.http, &app.pool)
         .await
-        .map_err(|e| (e.error_type(), e.message))
+        .map_err(|f| {
+            Box::new(Failure {
+                error_type: f.error.error_type(),
+                stage: f.error.stage.name(),
+                message: f.error.message,
+                summary: f.summary,
+            })
+        })
 }
 
 async fn initialize(headers: HeaderMap) -> StatusCode {

@@ -68,12 +68,30 @@ pub enum Stage {
     Send,
 }
 
+impl Stage {
+    /// The name in log lines: `pull`, `decode`, `send`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::Pull => "pull",
+            Stage::Decode => "decode",
+            Stage::Send => "send",
+        }
+    }
+}
+
 /// A failed invocation: the stage and a message that says what to look at.
 #[derive(Debug, thiserror::Error)]
 #[error("{message}")]
 pub struct ShipError {
     pub stage: Stage,
     pub message: String,
+}
+
+/// A failed invocation with what it had done before failing.
+#[derive(Debug)]
+pub struct Failed {
+    pub error: ShipError,
+    pub summary: Summary,
 }
 
 impl ShipError {
@@ -123,7 +141,7 @@ pub async fn run(
     settings: &Settings,
     http: &reqwest::Client,
     pool: &Pool,
-) -> Result<Summary, ShipError> {
+) -> Result<Summary, Box<Failed>> {
     let started = Instant::now();
     let ev = &inv.event;
     let mut summary = Summary {
@@ -135,6 +153,22 @@ pub async fn run(
         end_cursor: ev.end_cursor.clone(),
         ..Summary::default()
     };
+    let result = ship(inv, settings, http, pool, &mut summary).await;
+    summary.duration_ms = started.elapsed().as_millis() as u64;
+    match result {
+        Ok(()) => Ok(summary),
+        Err(error) => Err(Box::new(Failed { error, summary })),
+    }
+}
+
+async fn ship(
+    inv: &Invocation,
+    settings: &Settings,
+    http: &reqwest::Client,
+    pool: &Pool,
+    summary: &mut Summary,
+) -> Result<(), ShipError> {
+    let ev = &inv.event;
     if ev.begin_cursor != ev.end_cursor {
         let client = sls::Client::new(
             http.clone(),
@@ -154,12 +188,11 @@ pub async fn run(
             inv.deadline,
             tx,
         ));
-        let result = send_all(rx, settings, pool, inv.deadline, &mut summary).await;
+        let result = send_all(rx, settings, pool, inv.deadline, summary).await;
         puller.abort();
         result?;
     }
-    summary.duration_ms = started.elapsed().as_millis() as u64;
-    Ok(summary)
+    Ok(())
 }
 
 /// Pulls `[cursor, end)` batch by batch into `tx` until the next cursor is `end`.
@@ -291,6 +324,9 @@ async fn send_all(
         summary.log_groups += groups as u64;
         summary.logs += logs;
         summary.truncated += truncated;
+        // The batch is a copy: the decoded body need not stay while it is sent.
+        drop(body);
+        drop(pull);
         if batch.is_empty() {
             continue;
         }

@@ -119,6 +119,32 @@ async fn serves_fc_prints_its_log_lines_and_never_a_secret() {
         "one error line for the failed invocation: {stdout}"
     );
     assert!(errors[0].contains("SignatureNotMatch"), "{stdout}");
+    assert!(errors[0].contains("PullError (pull stage)"), "{stdout}");
+
+    // One JSON summary line per invocation, for SLS queries and alerts.
+    let summaries: Vec<serde_json::Value> = lines
+        .iter()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    assert_eq!(summaries.len(), 2, "{stdout}");
+    let ok = &summaries[0];
+    assert_eq!(ok["event"], "sls-syslog.invocation");
+    assert_eq!(ok["outcome"], "ok");
+    assert_eq!(ok["request_id"], "req-test-1");
+    assert_eq!(ok["logs"], 20);
+    assert_eq!(ok["frames_sent"], 20);
+    assert_eq!(ok["shard"], 0);
+    assert!(ok.get("error").is_none());
+    let failed = &summaries[1];
+    assert_eq!(failed["outcome"], "failed");
+    assert_eq!(failed["stage"], "pull");
+    assert_eq!(failed["error_type"], "PullError");
+    assert_eq!(failed["logs"], 0);
+    assert_eq!(failed["project"], ok["project"]);
+    assert!(failed["error"]
+        .as_str()
+        .is_some_and(|e| e.contains("SignatureNotMatch")));
     let everything = format!("{stdout}{stderr}");
     for s in [
         secret,
