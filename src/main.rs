@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use sls_syslog::cli::check;
 use sls_syslog::config::Settings;
@@ -20,6 +21,10 @@ usage:
   sls-syslog check [--send-test]     check the SYSLOG_* settings and the receiver: every problem, one line
                                      each; resolve, connect, TLS handshake and certificate; --send-test
                                      sends one test message formatted like real output. Exit 0 = all good
+  sls-syslog invoke --event FILE [--timeout SECONDS]
+                                     one invocation without the HTTP server: the trigger event from FILE
+                                     (- = stdin), credentials from ALIBABA_CLOUD_*, settings from SYSLOG_*;
+                                     prints what the function prints; exit 0 = the range was shipped
   sls-syslog demo                    run SLS test server + syslog receiver + function locally, invoke once
   sls-syslog sls-server [--port N]   run the SLS test server with the demo data (default port 9100)
   sls-syslog receiver [--port N]     print syslog frames received over TCP (default port 5140)
@@ -42,6 +47,7 @@ fn main() -> ExitCode {
     let result = match command {
         "serve" => runtime().and_then(|rt| rt.block_on(serve())),
         "check" => check_command(&args[1..]),
+        "invoke" => invoke_command(&args[1..]),
         "demo" => runtime().and_then(|rt| rt.block_on(demo::run())),
         "sls-server" => port_arg(9100).and_then(|p| runtime()?.block_on(sls_server_command(p))),
         "receiver" => port_arg(5140).and_then(|p| runtime()?.block_on(receiver_command(p))),
@@ -58,7 +64,9 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
-            eprintln!("sls-syslog: {message}");
+            if !message.is_empty() {
+                eprintln!("sls-syslog: {message}");
+            }
             ExitCode::FAILURE
         }
     }
@@ -88,6 +96,60 @@ fn check_command(args: &[String]) -> Result<(), String> {
     } else {
         Err(format!("check failed: {failures} problem(s)"))
     }
+}
+
+/// `invoke --event FILE [--timeout SECONDS]`. A failed invocation has already printed its
+/// `ERROR` line: the error is then empty and only the exit status says it.
+fn invoke_command(args: &[String]) -> Result<(), String> {
+    let usage = || "usage: sls-syslog invoke --event FILE|- [--timeout SECONDS]".to_string();
+    let (mut event, mut timeout) = (None, fc::DEFAULT_TIMEOUT);
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        match arg.as_str() {
+            "--event" => event = Some(rest.next().ok_or_else(usage)?.clone()),
+            "--timeout" => {
+                let value = rest.next().ok_or_else(usage)?;
+                timeout = value
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|s| s.is_finite() && *s > 0.0 && *s <= 86_400.0)
+                    .map(Duration::from_secs_f64)
+                    .ok_or_else(|| format!("--timeout: {value:?} is not a number of seconds"))?;
+            }
+            other => return Err(format!("unexpected argument {other:?}; {}", usage())),
+        }
+    }
+    let event = event.ok_or_else(usage)?;
+    let bytes = if event == "-" {
+        let mut buf = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut buf)
+            .map_err(|e| format!("cannot read the event from stdin: {e}"))?;
+        buf
+    } else {
+        std::fs::read(&event).map_err(|e| format!("cannot read the event file {event}: {e}"))?
+    };
+    let settings = Settings::from_env().map_err(|e| e.to_string())?;
+    if settings.tls.as_ref().is_some_and(|t| t.insecure) {
+        fc::say("WARN SYSLOG_TLS_INSECURE=true: the receiver's certificate and name are NOT verified; anyone on the path can read and alter the logs");
+    }
+    let http = sls_syslog::http_client()?;
+    let rt = runtime()?;
+    rt.block_on(async {
+        let start = tokio::time::Instant::now();
+        let app = App::new(settings, http);
+        let id = format!("local-{}", std::process::id());
+        let credentials = fc::credentials(&Default::default(), |k| std::env::var(k).ok());
+        let result = fc::invoke_once(
+            &id,
+            fc::run_event(&app, &bytes, credentials, timeout, &id, start),
+        )
+        .await;
+        // Close the receiver connection cleanly (a TLS close_notify).
+        app.pool
+            .close_all(tokio::time::Instant::now() + Duration::from_secs(2))
+            .await;
+        result.map(|_| ()).map_err(|_| String::new())
+    })
 }
 
 async fn serve() -> Result<(), String> {
