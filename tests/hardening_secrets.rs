@@ -517,7 +517,6 @@ fn self_signed() -> Option<(String, String)> {
 /// repeat it (it reaches stderr at start-up, and the answer and the log of an invocation
 /// whose trigger parameter sets it).
 #[test]
-#[ignore = "syslog::tls::pem_bytes echoes a SYSLOG_TLS_KEY value that is neither PEM nor a file"]
 fn a_client_key_without_its_pem_armour_is_not_echoed() {
     let Some((cert, key)) = self_signed() else {
         return;

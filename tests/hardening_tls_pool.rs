@@ -18,7 +18,6 @@ use support::function::*;
 use support::rsyslog::Rsyslog;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "syslog::Pool reuses kept connections whatever the trigger's TLS settings"]
 async fn a_trigger_with_another_ca_does_not_reuse_a_connection_verified_with_the_first() {
     let Some(rx) = Rsyslog::start_tls() else {
         return;

@@ -29,7 +29,7 @@ impl Pool {
         tls: Option<&Tls>,
         deadline: Instant,
     ) -> Result<Sender, SendError> {
-        let key = Sender::key_for(host, port, protocol);
+        let key = Sender::key_for(host, port, protocol, tls);
         loop {
             let kept = self.idle.lock().ok().and_then(|mut idle| {
                 let i = idle.iter().rposition(|s| s.key() == key)?;

@@ -19,6 +19,9 @@ pub struct Tls {
     pub config: Arc<ClientConfig>,
     pub server_name: ServerName<'static>,
     pub insecure: bool,
+    /// Identifies the settings this was loaded from (CA, client certificate and key, name,
+    /// verification), so that a kept connection is only reused under the same ones.
+    pub(crate) fingerprint: u64,
 }
 
 impl fmt::Debug for Tls {
@@ -58,7 +61,12 @@ fn pem_bytes(var: &'static str, value: &str) -> Result<Vec<u8>, TlsError> {
     }
     std::fs::read(value).map_err(|e| TlsError {
         var,
-        reason: format!("is neither PEM text nor a readable file ({value:?}: {e})"),
+        // The value of SYSLOG_TLS_KEY may be the key itself without its armour: never repeat it.
+        reason: if var == "SYSLOG_TLS_KEY" {
+            format!("is neither PEM text (no -----BEGIN line) nor a readable file: {e}")
+        } else {
+            format!("is neither PEM text nor a readable file ({value:?}: {e})")
+        },
     })
 }
 
@@ -153,10 +161,24 @@ pub fn load(opts: &TlsOptions<'_>) -> Result<Tls, TlsError> {
             })
         }
     };
+    let fingerprint = {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (
+            opts.ca,
+            opts.cert,
+            opts.key,
+            opts.server_name,
+            opts.insecure,
+        )
+            .hash(&mut h);
+        h.finish()
+    };
     Ok(Tls {
         config: Arc::new(config),
         server_name,
         insecure: opts.insecure,
+        fingerprint,
     })
 }
 

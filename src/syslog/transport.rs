@@ -132,7 +132,7 @@ impl Sender {
         deadline: Instant,
     ) -> Result<Sender, SendError> {
         let target = target(host, port);
-        let key = Sender::key_for(host, port, protocol);
+        let key = Sender::key_for(host, port, protocol, tls);
         let connect_err = |detail: String| SendError::Connect {
             target: target.clone(),
             protocol: protocol.as_str(),
@@ -284,8 +284,18 @@ impl Sender {
     }
 
     /// The key of connections to `host:port` over `protocol`.
-    pub fn key_for(host: &str, port: u16, protocol: Protocol) -> String {
-        format!("{}://{}", protocol.as_str(), target(host, port))
+    /// What a kept connection is matched on: protocol, receiver and, for TLS, the settings
+    /// it was verified under.
+    pub fn key_for(host: &str, port: u16, protocol: Protocol, tls: Option<&Tls>) -> String {
+        match tls.filter(|_| protocol == Protocol::Tls) {
+            Some(t) => format!(
+                "{}://{}#{:016x}",
+                protocol.as_str(),
+                target(host, port),
+                t.fingerprint
+            ),
+            None => format!("{}://{}", protocol.as_str(), target(host, port)),
+        }
     }
 
     /// True unless the receiver has closed or broken the connection (EOF, reset, a TLS
