@@ -11,7 +11,6 @@ import contextlib
 import io
 import json
 import os
-import resource
 import socket
 import sys
 import textwrap
@@ -58,7 +57,12 @@ def main():
     with contextlib.redirect_stdout(io.StringIO()):
         result = handler(event, context)
     cpu, wall = time.process_time() - cpu0, time.monotonic() - wall0
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # VmHWM, not ru_maxrss: Linux carries ru_maxrss over exec from the forking parent.
+    peak_kib = next(
+        int(line.split()[1])
+        for line in open("/proc/self/status")
+        if line.startswith("VmHWM:")
+    )
     print(json.dumps({"result": result, "cpu_s": cpu, "wall_s": wall, "peak_rss_kib": peak_kib}))
 
 
