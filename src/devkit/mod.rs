@@ -3,8 +3,11 @@
 //!   and `Host` checked, LZ4 protobuf bodies, real headers, injectable faults);
 //! - [`sample`]: realistic sample logs (Unicode, multi-line values, nanosecond times);
 //! - [`receiver`]: a minimal syslog TCP receiver that prints or collects frames;
-//! - [`demo`]: the three above plus the function, invoked over HTTP as FC does.
+//! - [`demo`]: the three above plus the function, invoked over HTTP as FC does;
+//! - [`check_frame`]: the oracle of the fuzz targets and property tests (message, body,
+//!   frame parsed back).
 
+pub mod check_frame;
 pub mod demo;
 pub mod receiver;
 pub mod sample;
