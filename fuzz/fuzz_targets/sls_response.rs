@@ -1,0 +1,94 @@
+//! PullLogs response decoding on arbitrary bytes: the LZ4 block (or uncompressed body) with
+//! an arbitrary claimed `x-log-bodyrawsize`, then the `LogGroupList` reader and the record
+//! flattening, compared with prost and the SDK model when both readers accept the body
+//! (`sls_syslog::devkit::check_frame::check_response`).
+//!
+//! Never panics, and never allocates more than the body can hold: one allocation is at most
+//! what an LZ4 block of the body's size can decode to (`codec::lz4_max_decoded`), however
+//! large the claimed size.
+//!
+//! Input: 1 mode byte, 4 bytes of claimed raw size (little endian), then the body.
+//! - mode % 4 == 0: `lz4`, the claimed size;
+//! - 1: uncompressed (`""`), the claimed size;
+//! - 2: uncompressed, the body's real size (the protobuf reader gets the bytes as they are);
+//! - 3: the body LZ4-compressed here, then decoded with its real size (a round trip).
+#![no_main]
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use libfuzzer_sys::fuzz_target;
+use sls_syslog::devkit::check_frame::check_response;
+use sls_syslog::sls::codec;
+
+struct Tracking;
+
+static TRACKING: AtomicBool = AtomicBool::new(false);
+static LARGEST: AtomicUsize = AtomicUsize::new(0);
+
+fn note(size: usize) {
+    if TRACKING.load(Ordering::Relaxed) {
+        LARGEST.fetch_max(size, Ordering::Relaxed);
+    }
+}
+
+// SAFETY: every call is forwarded to `System` unchanged; `note` only touches atomics.
+unsafe impl GlobalAlloc for Tracking {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        note(layout.size());
+        System.alloc(layout)
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        note(layout.size());
+        System.alloc_zeroed(layout)
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        note(new_size);
+        System.realloc(ptr, layout, new_size)
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        System.dealloc(ptr, layout)
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Tracking = Tracking;
+
+fuzz_target!(|data: &[u8]| {
+    let [mode, a, b, c, d, body @ ..] = data else {
+        return;
+    };
+    let claimed = u32::from_le_bytes([*a, *b, *c, *d]) as usize;
+    let compressed;
+    let (body, compress_type, raw_size): (&[u8], &str, usize) = match mode % 4 {
+        0 => (body, "lz4", claimed),
+        1 => (body, "", claimed),
+        2 => (body, "", body.len()),
+        _ => {
+            compressed = lz4_flex::block::compress(body);
+            (&compressed, "LZ4", body.len())
+        }
+    };
+    LARGEST.store(0, Ordering::Relaxed);
+    TRACKING.store(true, Ordering::Relaxed);
+    let result = check_response(body, compress_type, raw_size);
+    TRACKING.store(false, Ordering::Relaxed);
+    let largest = LARGEST.load(Ordering::Relaxed);
+    match result {
+        Err(e) => panic!("{e}"),
+        Ok(None) if mode % 4 == 3 => panic!("our own LZ4 block was refused"),
+        Ok(_) => {}
+    }
+    // The decoded body is one allocation of `raw_size` (only when the body can hold it);
+    // the check copies it and builds records and prost messages, each a small multiple of it.
+    let decoded = raw_size.min(codec::lz4_max_decoded(body.len()));
+    let cap = 64 * decoded.max(body.len()) + (1 << 16);
+    assert!(
+        largest <= cap,
+        "allocated {largest} bytes at once for a {}-byte body claiming {raw_size}",
+        body.len()
+    );
+});
