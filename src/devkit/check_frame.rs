@@ -567,9 +567,12 @@ fn rfc5424<'m>(
     }
 }
 
+/// `("", SD-ID)` then `(PARAM-NAME, value)` of an SD element.
+type SdParams<'a> = Vec<(&'a str, String)>;
+
 /// One SD-ELEMENT at the start of `s`: `("", SD-ID)` then its `(PARAM-NAME, value)`s,
 /// unescaped; and the rest.
-fn sd_element(s: &str) -> Result<(Vec<(&str, String)>, &str), String> {
+fn sd_element(s: &str) -> Result<(SdParams<'_>, &str), String> {
     let sd_name = |n: &str| {
         !n.is_empty()
             && n.len() <= 32
