@@ -387,7 +387,8 @@ pub struct Leef {
 
 /// `SYSLOG_LEEF_DELIMITER`: one character, or its code as `0xHH`/`xHH` (1–4 hex digits), as
 /// LEEF 2.0 allows. It must be ASCII (the header announces one byte); `|`, `=`, CR and LF
-/// cannot delimit attributes.
+/// cannot delimit attributes, and neither can what the fixed `devTime` and `devTimeFormat`
+/// values contain (letters, digits, space, `:` and `.`): they would be split.
 pub fn parse_leef_delimiter(s: &str) -> Option<char> {
     let hex = s.strip_prefix("0x").or_else(|| s.strip_prefix('x'));
     let c = match hex {
@@ -403,7 +404,10 @@ pub fn parse_leef_delimiter(s: &str) -> Option<char> {
             c
         }
     };
-    (c.is_ascii() && !matches!(c, '|' | '=' | '\r' | '\n' | '\0')).then_some(c)
+    (c.is_ascii()
+        && !c.is_ascii_alphanumeric()
+        && !matches!(c, '|' | '=' | '\r' | '\n' | '\0' | ' ' | ':' | '.'))
+    .then_some(c)
 }
 
 /// How the delimiter is written in the header: itself when printable, else `0xHH`.
@@ -683,12 +687,15 @@ mod tests {
         assert_eq!(parse_leef_delimiter("0x5E"), Some('^'));
         assert_eq!(parse_leef_delimiter("x5E"), Some('^'));
         assert_eq!(parse_leef_delimiter("x09"), Some('\t'));
-        assert_eq!(parse_leef_delimiter("x"), Some('x'));
+        // Found by fuzzing: these occur in devTime/devTimeFormat and would split them.
+        for bad in ["x", "H", "0", " ", ":", ".", "0x20", "x41"] {
+            assert_eq!(parse_leef_delimiter(bad), None, "{bad:?}");
+        }
         assert_eq!(parse_leef_delimiter("|"), None);
         assert_eq!(parse_leef_delimiter("ab"), None);
         assert_eq!(parse_leef_delimiter("é"), None);
         assert_eq!(parse_leef_delimiter("0xE9"), None);
-        assert_eq!(parse_leef_delimiter(" "), Some(' '));
+        assert_eq!(parse_leef_delimiter(","), Some(','));
         assert_eq!(parse_leef_delimiter(""), None);
     }
 
