@@ -358,6 +358,19 @@ fn cpu_ns(pid: u32) -> u64 {
         .sum()
 }
 
+/// Minor page faults of the whole process (field 10 of /proc/PID/stat): memory the
+/// process had to be given again, each a trip into the kernel that zeroes a page.
+fn minor_faults(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            // The command name may hold spaces: count fields after its closing ')'.
+            let rest = &s[s.rfind(')')? + 1..];
+            rest.split_whitespace().nth(7)?.parse().ok()
+        })
+        .unwrap_or(0)
+}
+
 fn status_kib(pid: u32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
@@ -448,6 +461,7 @@ struct Run {
     frames: u64,
     wall: Duration,
     cpu_ns: u64,
+    faults: u64,
 }
 
 async fn invoke(
@@ -462,6 +476,7 @@ async fn invoke(
     rx.counts.reset();
     let pid = f.child.id();
     let cpu0 = cpu_ns(pid);
+    let faults0 = minor_faults(pid);
     let t0 = Instant::now();
     let resp = http
         .post(format!("http://127.0.0.1:{}/invoke", f.port))
@@ -479,6 +494,7 @@ async fn invoke(
         .map_err(|e| format!("invoke: {e}"))?;
     let wall = t0.elapsed();
     let cpu = cpu_ns(pid).saturating_sub(cpu0);
+    let faults = minor_faults(pid).saturating_sub(faults0);
     let status = resp.status();
     let text = resp.text().await.unwrap_or_default();
     if !status.is_success() {
@@ -509,6 +525,7 @@ async fn invoke(
         frames,
         wall,
         cpu_ns: cpu,
+        faults,
     })
 }
 
@@ -538,8 +555,15 @@ async fn serve_data(groups: &[LogGroup]) -> Result<Data, String> {
 
 fn header() {
     println!(
-        "{:<28} {:>9} {:>12} {:>12} {:>13} {:>11} {:>10}",
-        "scenario", "logs", "logs/s", "CPU µs/log", "peak RSS MiB", "startup ms", "received"
+        "{:<28} {:>9} {:>12} {:>12} {:>13} {:>14} {:>11} {:>10}",
+        "scenario",
+        "logs",
+        "logs/s",
+        "CPU µs/log",
+        "peak RSS MiB",
+        "faults/1k logs",
+        "startup ms",
+        "received"
     );
 }
 
@@ -612,20 +636,23 @@ async fn run(opts: Options) -> Result<(), String> {
         let mut rates = Vec::new();
         let mut cpus = Vec::new();
         let mut received = Vec::new();
+        let mut faults = Vec::new();
         for _ in 0..opts.runs {
             let r = invoke(&http, &f, &ev, &rx, n as u64, transport != Transport::Udp).await?;
             rates.push(r.logs as f64 / r.wall.as_secs_f64());
             cpus.push(r.cpu_ns as f64 / 1000.0 / r.logs as f64);
             received.push(r.frames as f64 / r.logs as f64 * 100.0);
+            faults.push(r.faults as f64 * 1000.0 / r.logs as f64);
         }
         let peak = status_kib(f.child.id(), "VmHWM:") as f64 / 1024.0;
         println!(
-            "{:<28} {:>9} {:>12.0} {:>12.3} {:>13.1} {:>11.1} {:>9.1}%",
+            "{:<28} {:>9} {:>12.0} {:>12.3} {:>13.1} {:>14.1} {:>11.1} {:>9.1}%",
             format!("sls-syslog {} {body}", transport.name()),
             n,
             median(rates),
             median(cpus),
             peak,
+            median(faults),
             f.startup.as_secs_f64() * 1000.0,
             median(received),
         );
@@ -774,12 +801,13 @@ async fn reference(groups: &[LogGroup], tmp: &Path, pki: &Path) -> Result<(), St
     let frames = rx.counts.frames.load(Ordering::SeqCst);
     let bad = rx.counts.bad.load(Ordering::SeqCst);
     println!(
-        "{:<28} {:>9} {:>12.0} {:>12.3} {:>13.1} {:>11} {:>9.1}%",
+        "{:<28} {:>9} {:>12.0} {:>12.3} {:>13.1} {:>14} {:>11} {:>9.1}%",
         "reference python tcp kv",
         n,
         n as f64 / wall_s,
         cpu_s * 1e6 / n as f64,
         peak_mib,
+        "-",
         "-",
         frames as f64 / n as f64 * 100.0,
     );
