@@ -15,6 +15,7 @@ use std::io::Write;
 use std::borrow::Cow;
 
 use super::frame::write_decimal;
+use super::put::put;
 use crate::record::{Record, Value};
 use crate::time::Utc;
 
@@ -66,7 +67,7 @@ impl FieldFilter {
 /// Appends `value` as text.
 pub fn write_value(out: &mut Vec<u8>, value: &Value<'_>) {
     match value {
-        Value::Text(t) => out.extend_from_slice(t.as_bytes()),
+        Value::Text(t) => put(out, t.as_bytes()),
         Value::Number(n) => write_decimal(out, u64::from(*n)),
     }
 }
@@ -77,8 +78,8 @@ pub fn write_kv(out: &mut Vec<u8>, record: &Record<'_>, separator: &str, filter:
         if key == "__time__" || !filter.keeps(key) {
             continue;
         }
-        out.extend_from_slice(separator.as_bytes());
-        out.extend_from_slice(key.as_bytes());
+        put(out, separator.as_bytes());
+        put(out, key.as_bytes());
         out.push(b'=');
         write_value(out, value);
     }
@@ -133,11 +134,11 @@ fn write_replacing(
 ) {
     let mut rest = s;
     while let Some(i) = rest.iter().position(|&b| special[usize::from(b)]) {
-        out.extend_from_slice(&rest[..i]);
-        out.extend_from_slice(replace(rest[i]));
+        put(out, &rest[..i]);
+        put(out, replace(rest[i]));
         rest = &rest[i + 1..];
     }
-    out.extend_from_slice(rest);
+    put(out, rest);
 }
 
 /// `\u00XX` for each control character.
@@ -255,7 +256,7 @@ pub fn cef_key(field: &str) -> String {
 fn write_cef_key(out: &mut Vec<u8>, field: &str) -> bool {
     // Dictionary keys are letters and digits only.
     if field.bytes().all(|b| b.is_ascii_alphanumeric()) && CEF_KEYS.binary_search(&field).is_ok() {
-        out.extend_from_slice(field.as_bytes());
+        put(out, field.as_bytes());
         return false;
     }
     let start = out.len();
@@ -264,7 +265,7 @@ fn write_cef_key(out: &mut Vec<u8>, field: &str) -> bool {
     for part in field.split(|c: char| !c.is_ascii_alphanumeric()) {
         if let Some((first, rest)) = part.as_bytes().split_first() {
             out.push(first.to_ascii_uppercase());
-            out.extend_from_slice(rest);
+            put(out, rest);
         }
     }
     if out.len() == start + 3 {

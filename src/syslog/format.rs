@@ -5,6 +5,7 @@ use std::io::Write;
 
 use super::body::{self, Cef, FieldFilter, Leef};
 use super::frame::write_decimal;
+use super::put::put;
 use super::header::{write_header_field, write_timestamp, APP_NAME_MAX, HOSTNAME_MAX, MSGID_MAX};
 use super::{parse_facility, parse_severity};
 use crate::record::Record;
@@ -149,7 +150,7 @@ impl Formatter {
 /// §6.3.3 (`\`, `"` and `]` get a backslash).
 fn write_sd(out: &mut Vec<u8>, id: &str, origin: &Origin<'_>) {
     out.push(b'[');
-    out.extend_from_slice(id.as_bytes());
+    put(out, id.as_bytes());
     let shard = origin.shard.to_string();
     for (name, value) in [
         ("project", origin.project),

@@ -4,6 +4,8 @@
 //! written as the two-character escapes `\r` and `\n`. Octet counting (`LEN SP MSG`, the only
 //! framing RFC 5425 allows over TLS) sends the message unchanged.
 
+use super::put::put;
+
 /// How messages are delimited on a stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Framing {
@@ -37,7 +39,7 @@ impl Framing {
                 let cut = utf8_cut(msg, max);
                 write_decimal(out, cut as u64);
                 out.push(b' ');
-                out.extend_from_slice(&msg[..cut]);
+                put(out, &msg[..cut]);
                 cut < msg.len()
             }
         }
@@ -77,17 +79,17 @@ fn write_escaped(out: &mut Vec<u8>, msg: &[u8], max: usize) -> bool {
         (&msg[..cut], true)
     };
     if breaks == 0 {
-        out.extend_from_slice(msg);
+        put(out, msg);
         return truncated;
     }
     out.reserve(msg.len() + breaks);
     let mut from = 0;
     for i in memchr::memchr2_iter(b'\n', b'\r', msg) {
-        out.extend_from_slice(&msg[from..i]);
-        out.extend_from_slice(if msg[i] == b'\n' { b"\\n" } else { b"\\r" });
+        put(out, &msg[from..i]);
+        put(out, if msg[i] == b'\n' { b"\\n" } else { b"\\r" });
         from = i + 1;
     }
-    out.extend_from_slice(&msg[from..]);
+    put(out, &msg[from..]);
     truncated
 }
 
@@ -103,7 +105,7 @@ pub fn write_decimal(out: &mut Vec<u8>, mut n: u64) {
             break;
         }
     }
-    out.extend_from_slice(&buf[i..]);
+    put(out, &buf[i..]);
 }
 
 /// Framed messages of one batch in one buffer, with where each ends (UDP sends them one

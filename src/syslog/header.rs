@@ -6,6 +6,7 @@
 //! (HOSTNAME 255, APP-NAME 48, PROCID 128, MSGID 32). TIMESTAMP is UTC with microseconds:
 //! `2023-11-14T22:13:20.123456Z`.
 
+use super::put::put;
 use crate::time::Utc;
 
 /// RFC 5424 field length limits.
@@ -43,7 +44,7 @@ pub fn write_header_field(out: &mut Vec<u8>, value: &str, max: usize) {
     if value.is_empty() {
         out.push(b'-');
     } else if value.len() <= max && value.bytes().all(|b| (b'!'..=b'~').contains(&b)) {
-        out.extend_from_slice(value.as_bytes());
+        put(out, value.as_bytes());
     } else {
         out.extend(
             value

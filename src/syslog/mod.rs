@@ -6,6 +6,7 @@ pub mod format;
 pub mod frame;
 pub mod header;
 pub mod pool;
+pub mod put;
 pub mod tls;
 pub mod transport;
 
