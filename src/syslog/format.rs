@@ -5,8 +5,8 @@ use std::io::Write;
 
 use super::body::{self, Cef, FieldFilter, Leef};
 use super::frame::write_decimal;
-use super::put::put;
 use super::header::{write_header_field, write_timestamp, APP_NAME_MAX, HOSTNAME_MAX, MSGID_MAX};
+use super::put::put;
 use super::{parse_facility, parse_severity};
 use crate::record::Record;
 use crate::time::Utc;
