@@ -12,6 +12,7 @@
 //! - [`devkit`]: the local SLS test server, a tiny receiver and the demo (no cloud account);
 //! - [`cli`]: the operator commands `check` and `invoke`.
 
+pub mod buffers;
 pub mod cli;
 pub mod config;
 pub mod devkit;

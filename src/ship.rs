@@ -12,6 +12,7 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use crate::buffers;
 use crate::config::Settings;
 use crate::record;
 use crate::sls::wire::WireError;
@@ -255,13 +256,14 @@ async fn send_all(
         Protocol::Tcp | Protocol::Tls => Some(settings.framing),
         Protocol::Udp => None,
     };
+    // The batches are the largest buffers of an invocation: take the largest spares.
     let mut delivery = Delivery {
         settings,
         pool,
         sender: None,
-        previous: Batch::default(),
+        previous: Batch::with_buffer(buffers::take(usize::MAX)),
     };
-    let mut batch = Batch::default();
+    let mut batch = Batch::with_buffer(buffers::take(usize::MAX));
     let mut msg = Vec::with_capacity(4096);
 
     loop {
@@ -287,6 +289,7 @@ async fn send_all(
                     pull.group_count
                 )));
             }
+            buffers::give(pull.body);
             continue;
         }
         let not_a_list =
@@ -326,7 +329,7 @@ async fn send_all(
         summary.truncated += truncated;
         // The batch is a copy: the decoded body need not stay while it is sent.
         drop(body);
-        drop(pull);
+        buffers::give(pull.body);
         if batch.is_empty() {
             continue;
         }

@@ -2,12 +2,12 @@
 
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use reqwest::header::{HeaderMap, HeaderValue};
 
 use super::codec;
 use super::endpoint::Endpoint;
 use super::sign;
+use crate::buffers;
 use crate::secret::Secret;
 use crate::time::Utc;
 
@@ -28,8 +28,8 @@ pub struct Pull {
     pub next_cursor: String,
     /// `x-log-count`: log groups in the body.
     pub group_count: usize,
-    /// The decompressed `LogGroupList` bytes.
-    pub body: Bytes,
+    /// The decompressed `LogGroupList` bytes (give the buffer back to [`buffers`] when done).
+    pub body: Vec<u8>,
     /// Bytes received on the wire (compressed).
     pub wire_bytes: usize,
     /// Attempts that failed and were retried before this one succeeded.
@@ -281,7 +281,8 @@ impl Client {
 
         if status != 200 {
             // An error document; a longer answer (a proxy's page) is cut.
-            let (body, _complete) = read_body(response, MAX_ERROR_BODY).await?;
+            let mut body = Vec::new();
+            read_body(response, MAX_ERROR_BODY, &mut body).await?;
             return Err(server_error(status, &body, request_id));
         }
         if let Some(len) = response.content_length() {
@@ -292,7 +293,8 @@ impl Client {
                 )));
             }
         }
-        let (body, complete) = read_body(response, codec::MAX_WIRE_SIZE).await?;
+        let mut wire = buffers::take(response.content_length().map_or(0, |n| n as usize));
+        let complete = read_body(response, codec::MAX_WIRE_SIZE, &mut wire).await?;
         if !complete {
             return Err(bad(format!(
                 "the body is over the {}-byte limit",
@@ -305,9 +307,13 @@ impl Client {
         check_progress(cursor, &next_cursor, end_cursor).map_err(bad)?;
         let group_count = parse_header_number(group_count, "x-log-count").map_err(bad)?;
         let raw_size = parse_header_number(raw_size, "x-log-bodyrawsize").map_err(bad)?;
-        let wire_bytes = body.len();
-        let body =
-            codec::decode_body(body, &compress_type, raw_size).map_err(|e| bad(e.to_string()))?;
+        let wire_bytes = wire.len();
+        // Both buffers come from and go back to the process's spares (the decoded one once
+        // its logs are formatted): no pull faults in fresh pages.
+        let mut body = buffers::take(raw_size);
+        let decoded = codec::decode_into(&wire, &compress_type, raw_size, &mut body);
+        buffers::give(wire);
+        decoded.map_err(|e| bad(e.to_string()))?;
         Ok(Pull {
             cursor: cursor.to_string(),
             next_cursor,
@@ -322,38 +328,29 @@ impl Client {
 /// Bytes of an error answer kept (SLS's error documents are a few hundred bytes).
 const MAX_ERROR_BODY: usize = 64 * 1024;
 
-/// Reads the body, at most `limit` bytes, and whether that was all of it (the rest of a
-/// longer body is not read).
+/// Room reserved up front for a body from its Content-Length; a longer body grows the buffer.
+const RESERVE_MAX: usize = 16 * 1024 * 1024;
+
+/// Reads the body into `out` (its contents replaced), at most `limit` bytes, and returns
+/// whether that was all of it (the rest of a longer body is not read).
 async fn read_body(
     mut response: reqwest::Response,
     limit: usize,
-) -> Result<(Bytes, bool), SlsError> {
-    let hint = response
-        .content_length()
-        .map_or(0, |n| n.min(limit as u64) as usize);
-    let mut first: Option<Bytes> = None;
-    let mut buf = bytes::BytesMut::new();
-    while let Some(mut chunk) = response.chunk().await.map_err(network_error)? {
-        let before = first.as_ref().map_or(0, Bytes::len) + buf.len();
-        let complete = before + chunk.len() <= limit;
-        if !complete {
-            chunk.truncate(limit - before);
-        }
-        // One chunk is kept as it is; more are gathered into one buffer.
-        match first.take() {
-            None if buf.is_empty() => first = Some(chunk),
-            None => buf.extend_from_slice(&chunk),
-            Some(f) => {
-                buf.reserve(hint.max(before + chunk.len()));
-                buf.extend_from_slice(&f);
-                buf.extend_from_slice(&chunk);
-            }
-        }
-        if !complete {
-            return Ok((first.unwrap_or_else(|| buf.freeze()), false));
-        }
+    out: &mut Vec<u8>,
+) -> Result<bool, SlsError> {
+    out.clear();
+    if let Some(n) = response.content_length() {
+        out.reserve((n as usize).min(limit).min(RESERVE_MAX));
     }
-    Ok((first.unwrap_or_else(|| buf.freeze()), true))
+    while let Some(chunk) = response.chunk().await.map_err(network_error)? {
+        let room = limit - out.len();
+        if chunk.len() > room {
+            out.extend_from_slice(&chunk[..room]);
+            return Ok(false);
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(true)
 }
 
 /// The sequence number in an SLS cursor (base64 of a decimal number), if it is one.

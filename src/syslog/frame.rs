@@ -5,6 +5,7 @@
 //! framing RFC 5425 allows over TLS) sends the message unchanged.
 
 use super::put::put;
+use crate::buffers;
 
 /// How messages are delimited on a stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,6 +118,15 @@ pub struct Batch {
 }
 
 impl Batch {
+    /// An empty batch that writes into `buf` (one of the process's [`buffers`]).
+    pub fn with_buffer(mut buf: Vec<u8>) -> Batch {
+        buf.clear();
+        Batch {
+            buf,
+            ends: Vec::new(),
+        }
+    }
+
     pub fn clear(&mut self) {
         self.buf.clear();
         self.ends.clear();
@@ -157,6 +167,13 @@ impl Batch {
     }
 }
 
+/// The buffer goes back to the process's [`buffers`] for the next batch.
+impl Drop for Batch {
+    fn drop(&mut self) {
+        buffers::give(std::mem::take(&mut self.buf));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -170,7 +187,7 @@ mod tests {
     fn capped(f: Option<Framing>, msg: &str, max: usize) -> (String, bool) {
         let mut b = Batch::default();
         let cut = b.push(f, msg.as_bytes(), max);
-        (String::from_utf8(b.buf).unwrap(), cut)
+        (String::from_utf8(std::mem::take(&mut b.buf)).unwrap(), cut)
     }
 
     #[test]
