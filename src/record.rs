@@ -231,6 +231,7 @@ impl Fields {
     }
 
     /// Sets `key`: overwrites its value in place if it is there, else appends it.
+    #[inline]
     fn set<'b>(
         &mut self,
         fields: &mut Vec<(Cow<'b, str>, Value<'b>)>,

@@ -245,7 +245,28 @@ impl<'a> Log<'a> {
     ) -> Result<(u32, Option<u32>), WireError> {
         let (mut time, mut time_ns) = (0, None);
         let mut fields = Fields::new(self.bytes, self.base);
-        while let Some((number, f, at)) = fields.next()? {
+        loop {
+            // What encoders write, read without the general field decoder: a content (tag
+            // 0x12) whose length takes one or two bytes. Anything else, or a length past the
+            // end, takes the general path below (which also reports errors).
+            let rest = &fields.buf[fields.pos..];
+            let (len, head): (usize, usize) = match rest {
+                [0x12, l, ..] if *l < 0x80 => (usize::from(*l), 2),
+                [0x12, l0, l1, ..] if *l0 >= 0x80 && *l1 < 0x80 => {
+                    (usize::from(l0 & 0x7f) | usize::from(*l1) << 7, 3)
+                }
+                _ => (usize::MAX, 0),
+            };
+            if let Some(b) = rest.get(head..head.wrapping_add(len)) {
+                let at = fields.base + fields.pos + 1;
+                fields.pos += head + len;
+                let (k, v) = pair(b, at)?;
+                each(b, k, v);
+                continue;
+            }
+            let Some((number, f, at)) = fields.next()? else {
+                break;
+            };
             match (number, f) {
                 (1, Field::Varint(v)) => time = v as u32,
                 (2, Field::Bytes(b)) => {
@@ -393,6 +414,44 @@ mod tests {
         let body = list.encode_to_vec();
         assert_eq!(read_all(&body).unwrap(), from_prost(&list));
         assert_eq!(count_groups(&body), Ok(6));
+    }
+
+    #[test]
+    fn content_lengths_on_both_sides_of_each_varint_size_read_as_prost_does() {
+        // The content fast path takes one- and two-byte lengths; three bytes go the
+        // general way.
+        let logs = [
+            0usize, 1, 124, 125, 126, 127, 128, 16_380, 16_383, 16_384, 70_000,
+        ]
+        .iter()
+        .map(|&n| proto::Log {
+            time: 1_700_000_000,
+            contents: vec![
+                Content {
+                    key: Bytes::from_static(b"k"),
+                    value: Bytes::from(vec![b'v'; n]),
+                },
+                Content {
+                    key: Bytes::from(vec![b'x'; n.min(300)]),
+                    value: Bytes::new(),
+                },
+            ],
+            time_ns: Some(n as u32),
+        })
+        .collect();
+        let list = LogGroupList {
+            log_groups: vec![LogGroup {
+                logs,
+                ..LogGroup::default()
+            }],
+        };
+        let body = list.encode_to_vec();
+        assert_eq!(read_all(&body).unwrap(), from_prost(&list));
+        // One group: cut anywhere inside it, the body is malformed.
+        assert_eq!(read_all(&body[..0]).unwrap(), Seen::new());
+        for cut in (1..body.len()).step_by(97) {
+            assert!(read_all(&body[..cut]).is_err(), "cut at {cut}");
+        }
     }
 
     #[test]

@@ -65,6 +65,7 @@ impl FieldFilter {
 }
 
 /// Appends `value` as text.
+#[inline]
 pub fn write_value(out: &mut Vec<u8>, value: &Value<'_>) {
     match value {
         Value::Text(t) => put(out, t.as_bytes()),
