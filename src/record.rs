@@ -64,7 +64,7 @@ fn text(bytes: &[u8]) -> Cow<'_, str> {
 
 /// The text of a content's key and value: when the whole encoded content `msg` is ASCII (its
 /// framing bytes included), one check covers both.
-#[inline]
+#[inline(always)]
 fn texts<'b>(msg: &'b [u8], key: &'b [u8], value: &'b [u8]) -> (Cow<'b, str>, Cow<'b, str>) {
     if msg.is_ascii() {
         // SAFETY: `key` and `value` lie inside `msg` (the wire reader returns subslices of
@@ -203,7 +203,7 @@ struct Fields {
 
 impl Fields {
     /// Which of the 256 bits stands for `key`: from its length and three of its bytes.
-    #[inline]
+    #[inline(always)]
     fn bit(key: &str) -> (usize, u64) {
         let b = key.as_bytes();
         let n = b.len();
@@ -231,7 +231,7 @@ impl Fields {
     }
 
     /// Sets `key`: overwrites its value in place if it is there, else appends it.
-    #[inline]
+    #[inline(always)]
     fn set<'b>(
         &mut self,
         fields: &mut Vec<(Cow<'b, str>, Value<'b>)>,
