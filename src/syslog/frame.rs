@@ -94,17 +94,32 @@ fn write_escaped(out: &mut Vec<u8>, msg: &[u8], max: usize) -> bool {
     truncated
 }
 
+/// `"00"`, `"01"`, … `"99"`: numbers are written two digits per division.
+pub(crate) static DIGIT_PAIRS: [[u8; 2]; 100] = {
+    let mut t = [[0u8; 2]; 100];
+    let mut i = 0;
+    while i < 100 {
+        t[i] = [b'0' + (i / 10) as u8, b'0' + (i % 10) as u8];
+        i += 1;
+    }
+    t
+};
+
 /// Appends `n` in decimal (what `write!(out, "{n}")` does, without the formatting machinery).
 pub fn write_decimal(out: &mut Vec<u8>, mut n: u64) {
     let mut buf = [0u8; 20];
     let mut i = buf.len();
-    loop {
+    while n >= 100 {
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&DIGIT_PAIRS[(n % 100) as usize]);
+        n /= 100;
+    }
+    if n >= 10 {
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&DIGIT_PAIRS[n as usize]);
+    } else {
         i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
+        buf[i] = b'0' + n as u8;
     }
     put(out, &buf[i..]);
 }
@@ -258,7 +273,11 @@ mod tests {
 
     #[test]
     fn decimal_without_formatting_machinery() {
-        for n in [0u64, 7, 10, 99, 100, 65_536, u64::from(u32::MAX), u64::MAX] {
+        let powers = (0..20)
+            .map(|e| 10u64.pow(e))
+            .flat_map(|p| [p - 1, p, p + 1]);
+        let edges = [65_536, u64::from(u32::MAX), u64::MAX - 1, u64::MAX];
+        for n in (0..=10_000).chain(powers).chain(edges) {
             let mut out = b"x".to_vec();
             write_decimal(&mut out, n);
             assert_eq!(out, format!("x{n}").into_bytes());

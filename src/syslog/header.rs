@@ -6,6 +6,7 @@
 //! (HOSTNAME 255, APP-NAME 48, PROCID 128, MSGID 32). TIMESTAMP is UTC with microseconds:
 //! `2023-11-14T22:13:20.123456Z`.
 
+use super::frame::DIGIT_PAIRS;
 use super::put::put;
 use crate::time::Utc;
 
@@ -31,10 +32,16 @@ pub fn write_timestamp(out: &mut Vec<u8>, time: u32, time_ns: u32) {
     out.extend_from_slice(&buf);
 }
 
+/// Writes the last `slot.len()` decimal digits of `n` into `slot`, zero-padded.
 fn put_digits(slot: &mut [u8], mut n: u32) {
-    for b in slot.iter_mut().rev() {
-        *b = b'0' + (n % 10) as u8;
-        n /= 10;
+    let mut i = slot.len();
+    while i >= 2 {
+        slot[i - 2..i].copy_from_slice(&DIGIT_PAIRS[(n % 100) as usize]);
+        n /= 100;
+        i -= 2;
+    }
+    if i == 1 {
+        slot[0] = b'0' + (n % 10) as u8;
     }
 }
 
