@@ -87,6 +87,26 @@ impl<'a> Fields<'a> {
         }
     }
 
+    /// The field with the one-byte `tag` (a length-delimited one) if it comes next, its
+    /// length takes one or two bytes and it fits: its bytes and their offset in the body.
+    /// The common case, read without [`Fields::next`].
+    #[inline(always)]
+    fn short_bytes(&mut self, tag: u8) -> Option<(&'a [u8], usize)> {
+        let rest = &self.buf[self.pos..];
+        let (len, head) = match *rest {
+            [t, l, ..] if t == tag && l < 0x80 => (usize::from(l), 2),
+            [t, l0, l1, ..] if t == tag && l0 >= 0x80 && l1 < 0x80 => {
+                (usize::from(l0 & 0x7f) | usize::from(l1) << 7, 3)
+            }
+            _ => return None,
+        };
+        let b = rest.get(head..head + len)?;
+        // Offsets as `next` gives them: just after the tag.
+        let at = self.base + self.pos + 1;
+        self.pos += head + len;
+        Some((b, at))
+    }
+
     /// The next field number and value, `None` at the end of the message. Also returns the
     /// offset of the value in the body.
     #[inline]
@@ -214,7 +234,14 @@ impl<'a> Group<'a> {
         mut each: impl FnMut(Log<'a>) -> Result<(), WireError>,
     ) -> Result<(), WireError> {
         let mut fields = Fields::new(self.bytes, self.base);
-        while let Some((number, f, at)) = fields.next()? {
+        loop {
+            if let Some((bytes, base)) = fields.short_bytes(0x0a) {
+                each(Log { bytes, base })?;
+                continue;
+            }
+            let Some((number, f, at)) = fields.next()? else {
+                break;
+            };
             if number == 1 {
                 each(Log {
                     bytes: bytes(f, at)?,
@@ -246,22 +273,21 @@ impl<'a> Log<'a> {
         let (mut time, mut time_ns) = (0, None);
         let mut fields = Fields::new(self.bytes, self.base);
         loop {
-            // What encoders write, read without the general field decoder: a content (tag
-            // 0x12) whose length takes one or two bytes. Anything else, or a length past the
-            // end, takes the general path below (which also reports errors).
-            let rest = &fields.buf[fields.pos..];
-            let (len, head): (usize, usize) = match rest {
-                [0x12, l, ..] if *l < 0x80 => (usize::from(*l), 2),
-                [0x12, l0, l1, ..] if *l0 >= 0x80 && *l1 < 0x80 => {
-                    (usize::from(l0 & 0x7f) | usize::from(*l1) << 7, 3)
-                }
-                _ => (usize::MAX, 0),
-            };
-            if let Some(b) = rest.get(head..head.wrapping_add(len)) {
-                let at = fields.base + fields.pos + 1;
-                fields.pos += head + len;
+            // What encoders write, read without the general field decoder (anything else
+            // takes the general path below, which also reports errors).
+            if let Some((b, at)) = fields.short_bytes(0x12) {
                 let (k, v) = pair(b, at)?;
                 each(b, k, v);
+                continue;
+            }
+            if let [0x08, ..] = fields.buf[fields.pos..] {
+                fields.pos += 1;
+                time = fields.varint()? as u32;
+                continue;
+            }
+            if let [0x25, a, b, c, d, ..] = fields.buf[fields.pos..] {
+                time_ns = Some(u32::from_le_bytes([a, b, c, d]));
+                fields.pos += 5;
                 continue;
             }
             let Some((number, f, at)) = fields.next()? else {
