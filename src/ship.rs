@@ -228,17 +228,7 @@ async fn pull_range(
             let _ = tx.send(Pulled::Done).await;
             return;
         }
-        if next == cursor {
-            let _ = tx
-                .send(Pulled::Failed(SlsError::BadResponse {
-                    reason: format!(
-                        "the cursor did not advance ({cursor}) before reaching the end cursor {end}"
-                    ),
-                    request_id: "-".into(),
-                }))
-                .await;
-            return;
-        }
+        // The client refused a next cursor that did not move towards the end.
         cursor = next;
     }
 }
@@ -264,7 +254,7 @@ async fn send_all(
         previous: Batch::with_buffer(buffers::take(usize::MAX)),
     };
     let mut batch = Batch::with_buffer(buffers::take(usize::MAX));
-    let mut msg = Vec::with_capacity(4096);
+    let mut scratch = Vec::with_capacity(4096);
 
     loop {
         let pull = match rx.recv().await {
@@ -316,9 +306,10 @@ async fn send_all(
                 shard: summary.shard,
                 cursor: group_cursor.1.as_deref().unwrap_or(&pull.cursor),
             };
-            msg.clear();
-            formatter.write(&mut msg, r, &origin);
-            if batch.push(framing, &msg, settings.max_message_bytes) {
+            let max = settings.max_message_bytes;
+            if batch.push_formatted(framing, max, &mut scratch, |out| {
+                formatter.write(out, r, &origin)
+            }) {
                 truncated += 1;
             }
             logs += 1;

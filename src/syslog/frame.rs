@@ -162,6 +162,43 @@ impl Batch {
         truncated
     }
 
+    /// What [`Batch::push`] does with the message `write` appends, without first building
+    /// it elsewhere when that changes nothing: an LF-framed message with no CR or LF and a
+    /// datagram are written straight into the batch (a datagram cut in place), and only the
+    /// others are moved to `scratch` and framed from there. Returns whether it was cut.
+    pub fn push_formatted(
+        &mut self,
+        framing: Option<Framing>,
+        max: usize,
+        scratch: &mut Vec<u8>,
+        write: impl FnOnce(&mut Vec<u8>),
+    ) -> bool {
+        let start = self.buf.len();
+        write(&mut self.buf);
+        let msg = &self.buf[start..];
+        let truncated = match framing {
+            Some(Framing::Lf)
+                if msg.len() <= max && memchr::memchr2(b'\n', b'\r', msg).is_none() =>
+            {
+                self.buf.push(b'\n');
+                false
+            }
+            None => {
+                let (len, cut) = (msg.len(), utf8_cut(msg, max));
+                self.buf.truncate(start + cut);
+                cut < len
+            }
+            Some(f) => {
+                scratch.clear();
+                scratch.extend_from_slice(msg);
+                self.buf.truncate(start);
+                f.write(&mut self.buf, scratch, max)
+            }
+        };
+        self.ends.push(self.buf.len());
+        truncated
+    }
+
     /// Number of messages.
     pub fn len(&self) -> usize {
         self.ends.len()
@@ -269,6 +306,36 @@ mod tests {
         );
         b.clear();
         assert!(b.is_empty() && b.buf.is_empty());
+    }
+
+    #[test]
+    fn formatting_in_place_frames_exactly_as_push() {
+        let messages = [
+            "",
+            "<14>1 - - - - - plain",
+            "two\nlines",
+            "cr\r\nlf\n",
+            "\n",
+            "é1234567",
+            "12345678é",
+            "ünïcödé ünïcödé ünïcödé",
+        ];
+        let framings = [None, Some(Framing::Lf), Some(Framing::OctetCounting)];
+        for framing in framings {
+            for max in [0, 1, 5, 8, 9, 10, 11, 64, usize::MAX] {
+                let (mut want, mut got) = (Batch::default(), Batch::default());
+                let mut scratch = Vec::new();
+                for m in messages {
+                    let a = want.push(framing, m.as_bytes(), max);
+                    let b = got.push_formatted(framing, max, &mut scratch, |out| {
+                        out.extend_from_slice(m.as_bytes())
+                    });
+                    assert_eq!(a, b, "{framing:?} max {max} {m:?}");
+                }
+                assert_eq!(got.buf, want.buf, "{framing:?} max {max}");
+                assert_eq!(got.ends, want.ends, "{framing:?} max {max}");
+            }
+        }
     }
 
     #[test]
