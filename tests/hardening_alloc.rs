@@ -6,74 +6,16 @@
 
 mod support;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-
 use bytes::Bytes;
+use sls_syslog::devkit::alloc::{largest_allocation, largest_allocation_async, Tracking};
 use sls_syslog::devkit::sls_server::{cursor, Account, Fault};
 use sls_syslog::secret::Secret;
 use sls_syslog::sls::codec::{self, CodecError};
 use sls_syslog::sls::{Client, Credentials, Endpoint, SlsError};
 use support::function::start_sls;
 
-struct Tracking;
-
-thread_local! {
-    static TRACKING: Cell<bool> = const { Cell::new(false) };
-    static LARGEST: Cell<usize> = const { Cell::new(0) };
-}
-
-fn note(size: usize) {
-    let _ = TRACKING.try_with(|on| {
-        if on.get() {
-            let _ = LARGEST.try_with(|m| m.set(m.get().max(size)));
-        }
-    });
-}
-
-// SAFETY: every call is forwarded to `System` unchanged; `note` only touches const-initialised
-// thread-locals (no allocation, no destructor).
-unsafe impl GlobalAlloc for Tracking {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note(layout.size());
-        System.alloc(layout)
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        note(layout.size());
-        System.alloc_zeroed(layout)
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note(new_size);
-        System.realloc(ptr, layout, new_size)
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        System.dealloc(ptr, layout)
-    }
-}
-
 #[global_allocator]
 static GLOBAL: Tracking = Tracking;
-
-/// The largest single allocation `f` makes on this thread, and its result.
-fn largest_allocation<T>(f: impl FnOnce() -> T) -> (usize, T) {
-    LARGEST.with(|m| m.set(0));
-    TRACKING.with(|on| on.set(true));
-    let out = f();
-    TRACKING.with(|on| on.set(false));
-    (LARGEST.with(Cell::get), out)
-}
-
-/// Same for a future, polled to completion on this thread.
-async fn largest_allocation_async<T>(f: impl std::future::Future<Output = T>) -> (usize, T) {
-    LARGEST.with(|m| m.set(0));
-    TRACKING.with(|on| on.set(true));
-    let out = f.await;
-    TRACKING.with(|on| on.set(false));
-    (LARGEST.with(Cell::get), out)
-}
 
 const MIB: usize = 1 << 20;
 

@@ -14,45 +14,10 @@
 //! - 3: the body LZ4-compressed here, then decoded with its real size (a round trip).
 #![no_main]
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-
 use libfuzzer_sys::fuzz_target;
+use sls_syslog::devkit::alloc::{largest_allocation, Tracking};
 use sls_syslog::devkit::check_frame::check_response;
 use sls_syslog::sls::codec;
-
-struct Tracking;
-
-static TRACKING: AtomicBool = AtomicBool::new(false);
-static LARGEST: AtomicUsize = AtomicUsize::new(0);
-
-fn note(size: usize) {
-    if TRACKING.load(Ordering::Relaxed) {
-        LARGEST.fetch_max(size, Ordering::Relaxed);
-    }
-}
-
-// SAFETY: every call is forwarded to `System` unchanged; `note` only touches atomics.
-unsafe impl GlobalAlloc for Tracking {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note(layout.size());
-        System.alloc(layout)
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        note(layout.size());
-        System.alloc_zeroed(layout)
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note(new_size);
-        System.realloc(ptr, layout, new_size)
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        System.dealloc(ptr, layout)
-    }
-}
 
 #[global_allocator]
 static GLOBAL: Tracking = Tracking;
@@ -74,11 +39,7 @@ fuzz_target!(|data: &[u8]| {
     };
     // The shipping path alone (decode, then flatten) is measured: the oracle's prost
     // decoding (used only by tests and the SLS test server) is not.
-    LARGEST.store(0, Ordering::Relaxed);
-    TRACKING.store(true, Ordering::Relaxed);
-    let shipped = ship_path(body, compress_type, raw_size);
-    TRACKING.store(false, Ordering::Relaxed);
-    let largest = LARGEST.load(Ordering::Relaxed);
+    let (largest, shipped) = largest_allocation(|| ship_path(body, compress_type, raw_size));
     // The decoded body is one allocation of `raw_size` (only when the body can hold it); a
     // record's field list is a small multiple of the bytes of its log.
     let decoded = raw_size.min(codec::lz4_max_decoded(body.len()));
