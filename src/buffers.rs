@@ -88,7 +88,8 @@ impl Spares {
     }
 
     /// Bytes held by kept buffers.
-    pub fn kept_bytes(&self) -> usize {
+    #[cfg(test)]
+    fn kept_bytes(&self) -> usize {
         self.free().iter().map(Vec::capacity).sum()
     }
 }

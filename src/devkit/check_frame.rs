@@ -462,8 +462,9 @@ fn pri(s: &str) -> Result<&str, String> {
     Ok(rest)
 }
 
-/// UTC calendar time of Unix seconds, counted the slow, obvious way.
-fn calendar(secs: u32) -> (u32, u32, u32, u32, u32, u32) {
+/// UTC calendar time of Unix seconds, counted the slow, obvious way: `(year, month, day,
+/// hour, minute, second)`, month and day from 1. An oracle for `time::Utc`.
+pub fn calendar(secs: u32) -> (u32, u32, u32, u32, u32, u32) {
     let mut days = secs / 86_400;
     let rem = secs % 86_400;
     let leap = |y: u32| (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;

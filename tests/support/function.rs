@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use bytes::Bytes;
 use serde_json::Value;
 use sls_syslog::config::Settings;
+use sls_syslog::devkit::check_frame::calendar;
 use sls_syslog::devkit::sls_server::{self, Account, Data, SlsServer};
 use sls_syslog::fc::{self, App};
 use sls_syslog::sls::proto::{Content, Log, LogGroup, LogTag};
@@ -127,48 +128,12 @@ pub fn assert_failed(a: &Answer, error_type: &str) -> String {
     a.body["errorMessage"].as_str().unwrap().to_string()
 }
 
-/// `YYYY-MM-DDThh:mm:ss.ffffffZ`, computed the slow way (counting years and months), to
-/// check the function's calendar arithmetic independently.
+/// `YYYY-MM-DDThh:mm:ss.ffffffZ`, computed the slow way (counting years and months, by the
+/// frame checker's calendar), to check the function's calendar arithmetic independently.
 pub fn expected_timestamp(secs: u32, ns: u32) -> String {
-    let mut days = secs / 86_400;
-    let rem = secs % 86_400;
-    let mut year = 1970;
-    loop {
-        let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-        let len = if leap { 366 } else { 365 };
-        if days < len {
-            break;
-        }
-        days -= len;
-        year += 1;
-    }
-    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-    let months = [
-        31,
-        if leap { 29 } else { 28 },
-        31,
-        30,
-        31,
-        30,
-        31,
-        31,
-        30,
-        31,
-        30,
-        31,
-    ];
-    let mut month = 0;
-    while days >= months[month] {
-        days -= months[month];
-        month += 1;
-    }
+    let (year, month, day, hour, minute, second) = calendar(secs);
     format!(
-        "{year:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
-        month + 1,
-        days + 1,
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60,
+        "{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}.{:06}Z",
         ns / 1000
     )
 }
