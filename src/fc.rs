@@ -35,7 +35,8 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 #[derive(Clone)]
 pub struct App {
     pub settings: Arc<Settings>,
-    pub http: reqwest::Client,
+    /// The SLS client, built once; see [`App::starting`].
+    http: Arc<tokio::sync::OnceCell<reqwest::Client>>,
     /// Receiver connections kept between invocations.
     pub pool: Arc<Pool>,
 }
@@ -44,9 +45,39 @@ impl App {
     pub fn new(settings: Settings, http: reqwest::Client) -> App {
         App {
             settings: Arc::new(settings),
-            http,
+            http: Arc::new(tokio::sync::OnceCell::new_with(Some(http))),
             pool: Arc::default(),
         }
+    }
+
+    /// An app whose HTTP client is built in the background. Building it reads the system's
+    /// CA certificates (a bundle and a directory of ~150 files), which is most of a cold
+    /// start's work before `/invoke` can be accepted; `serve` binds first and lets this run
+    /// while FC connects. The first invocation waits for it, or builds it if this failed.
+    pub fn starting(settings: Settings) -> App {
+        let app = App {
+            settings: Arc::new(settings),
+            http: Arc::default(),
+            pool: Arc::default(),
+        };
+        let background = app.clone();
+        tokio::spawn(async move {
+            if let Err(e) = background.http().await {
+                say(&format!("WARN {e}; the first invocation will try again"));
+            }
+        });
+        app
+    }
+
+    /// The process's HTTP client for SLS, built on first use (by one caller; the others wait).
+    pub async fn http(&self) -> Result<&reqwest::Client, String> {
+        self.http
+            .get_or_try_init(|| async {
+                tokio::task::spawn_blocking(crate::http_client)
+                    .await
+                    .map_err(|e| format!("cannot build the HTTP client: {e}"))?
+            })
+            .await
     }
 }
 
@@ -326,7 +357,11 @@ pub async fn run_event(
             .map_err(|e| fail("InvalidParameter", "config", e.to_string(), &summary))?;
         &overridden
     };
-    ship::run(&inv, settings, &app.http, &app.pool)
+    let http = app
+        .http()
+        .await
+        .map_err(|e| fail("PullError", "pull", e, &summary))?;
+    ship::run(&inv, settings, http, &app.pool)
         .await
         .map_err(|f| {
             Box::new(Failure {
@@ -415,5 +450,15 @@ mod tests {
         assert_eq!(function_timeout(&h), Duration::from_secs(3));
         h.insert("x-fc-function-timeout", HeaderValue::from_static("-1"));
         assert_eq!(function_timeout(&h), DEFAULT_TIMEOUT);
+    }
+
+    #[tokio::test]
+    async fn the_background_client_is_built_once_and_shared() {
+        let settings = Settings::from_lookup(env(&[("SYSLOG_HOST", "127.0.0.1")])).unwrap();
+        let app = App::starting(settings);
+        let copy = app.clone();
+        let (a, b) = tokio::join!(app.http(), copy.http());
+        assert!(std::ptr::eq(a.unwrap(), b.unwrap()));
+        assert!(app.http.initialized());
     }
 }

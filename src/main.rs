@@ -158,7 +158,6 @@ async fn serve() -> Result<(), String> {
     if settings.tls.as_ref().is_some_and(|t| t.insecure) {
         fc::say("WARN SYSLOG_TLS_INSECURE=true: the receiver's certificate and name are NOT verified; anyone on the path can read and alter the logs");
     }
-    let http = sls_syslog::http_client()?;
     let addr = SocketAddr::from(([0, 0, 0, 0], port));
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -170,7 +169,7 @@ async fn serve() -> Result<(), String> {
         settings.port,
         settings.protocol.as_str()
     ));
-    let app = App::new(settings, http);
+    let app = App::starting(settings);
     let pool = app.pool.clone();
     let served = axum::serve(listener, fc::router(app))
         .with_graceful_shutdown(shutdown_signal())
