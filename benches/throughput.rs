@@ -674,6 +674,7 @@ fn pipeline(runs: usize) -> Result<(), String> {
     use prost::Message;
     use sls_syslog::config::Settings;
     use sls_syslog::record::Body;
+    use sls_syslog::syslog::fill::{fill, Framed};
     use sls_syslog::syslog::format::Origin;
     use sls_syslog::syslog::Batch;
     let body = sls_syslog::sls::proto::LogGroupList {
@@ -699,22 +700,29 @@ fn pipeline(runs: usize) -> Result<(), String> {
             shard: 0,
             cursor: "MTUyOTQ4MDIwOTY1NTk3ODAwMA==",
         };
-        let mut msg = Vec::new();
         let mut batch = Batch::default();
+        let mut scratch = Vec::new();
+        let framed = Framed {
+            framing: Some(settings.framing),
+            max: settings.max_message_bytes,
+        };
         let mut per_log = Vec::new();
         for _ in 0..runs.max(3) {
             let t0 = Instant::now();
             batch.clear();
             let parsed = Body::parse(&body).map_err(|e| e.to_string())?;
-            parsed
-                .for_each(|_, r| {
-                    msg.clear();
-                    settings.formatter.write(&mut msg, r, &origin);
-                    batch.push(Some(settings.framing), &msg, settings.max_message_bytes);
-                })
-                .map_err(|e| e.to_string())?;
+            let filled = fill(
+                &mut batch,
+                &mut scratch,
+                &parsed,
+                &settings.formatter,
+                framed,
+                &origin,
+                true,
+            )
+            .map_err(|e| e.to_string())?;
             per_log.push(t0.elapsed().as_nanos() as f64 / logs as f64);
-            assert_eq!(batch.len(), logs);
+            assert_eq!(filled.logs as usize, logs);
         }
         println!(
             "  {format:<5} {:>8.0} ns/log  ({:.0} bytes framed per log)",

@@ -135,10 +135,38 @@ impl<'a> Body<'a> {
         &'b self,
         mut each: impl FnMut(usize, &Record<'b>),
     ) -> Result<(), WireError> {
+        struct Records<F>(F);
+        impl<'b, F: FnMut(usize, &Record<'b>)> Sink<'b> for Records<F> {
+            fn streams(&self) -> bool {
+                false
+            }
+            fn group(&mut self, _: usize, _: &str, _: &str, _: &[(&'b str, Cow<'b, str>)]) {}
+            fn begin(&mut self, _: u32, _: u32) {}
+            fn field(&mut self, _: &str, _: &str) {}
+            fn end(&mut self) {}
+            fn abandon(&mut self) {}
+            fn record(&mut self, group: usize, record: &Record<'b>) {
+                (self.0)(group, record)
+            }
+        }
+        self.stream(&mut Records(&mut each))
+    }
+
+    /// Sends every log to `sink`, in order: field by field when the sink [streams](Sink::streams)
+    /// and the log allows it (the same fields in the same order as its [`Record`] would
+    /// have), else as a record. A log goes as a record when its key repeats an earlier one
+    /// (the record keeps the first position with the last value), when a key is not UTF-8,
+    /// or when its time does not come first or its nanosecond part last, as encoders write
+    /// them; a log abandoned part-way is then sent again as a record.
+    pub fn stream<'b>(&'b self, sink: &mut impl Sink<'b>) -> Result<(), WireError> {
+        const NS_KEY: &str = "__time_ns_part__";
+        let streams = sink.streams();
         let mut header = GroupHeader::default();
         let mut tags: Vec<(&'b str, Cow<'b, str>)> = Vec::new();
         let mut record = Record::default();
         let mut fields = Fields::default();
+        // The keys of the log being streamed, the group's first.
+        let mut keys: Vec<&'b str> = Vec::new();
         for (i, group) in wire::groups(self.bytes).enumerate() {
             let group = group?;
             group.header(&mut header)?;
@@ -152,41 +180,60 @@ impl<'a> Body<'a> {
                     None => tags.push((key, text(v))),
                 }
             }
+            sink.group(i, &topic, &source, &tags);
+            let flat = Flattening {
+                topic: &topic,
+                source: &source,
+                tags: &tags,
+            };
+            let mut group_seen = Fields::default();
+            keys.clear();
+            keys.extend(["__time__", "__topic__", "__source__"]);
+            keys.extend(tags.iter().map(|(k, _)| *k));
+            for key in &keys {
+                group_seen.mark(key);
+            }
+            let group_keys = keys.len();
             group.for_each_log(|log| {
-                let build = |record: &mut Record<'b>, fields: &mut Fields, time_ns: Option<u32>| {
-                    fields.start(&mut record.fields);
-                    fields.push(&mut record.fields, "__time__", Value::Number(0));
-                    fields.push(&mut record.fields, "__topic__", Value::Text(topic.clone()));
-                    fields.push(
-                        &mut record.fields,
-                        "__source__",
-                        Value::Text(source.clone()),
-                    );
-                    if let Some(ns) = time_ns.filter(|&ns| ns != 0) {
-                        fields.push(&mut record.fields, "__time_ns_part__", Value::Number(ns));
+                let guess = log.trailing_time_ns().unwrap_or(0);
+                let time = match log.leading_time() {
+                    Some(time) if streams => time,
+                    _ => {
+                        flat.build(log, &mut record, &mut fields)?;
+                        sink.record(i, &record);
+                        return Ok(());
                     }
-                    for (k, v) in &tags {
-                        fields.push(&mut record.fields, k, Value::Text(v.clone()));
-                    }
-                    log.read_fields(|msg, k, v| {
-                        let (k, v) = texts(msg, k, v);
-                        fields.set(&mut record.fields, k, Value::Text(v));
-                    })
                 };
-                // The nanosecond part comes last but its field goes 4th: build with the
-                // guess from the log's last bytes, and again in the rare case it was wrong.
-                let guess = log.trailing_time_ns();
-                let (time, time_ns) = build(&mut record, &mut fields, guess)?;
-                if time_ns.unwrap_or(0) != guess.unwrap_or(0) {
-                    build(&mut record, &mut fields, time_ns)?;
+                let mut seen = group_seen.clone();
+                keys.truncate(group_keys);
+                if guess != 0 {
+                    seen.mark(NS_KEY);
+                    keys.push(NS_KEY);
                 }
-                record.time = time;
-                record.time_ns = time_ns.unwrap_or(0);
-                // Contents are text: a number still in place was not overwritten by one.
-                if let Some(slot @ (_, Value::Number(_))) = record.fields.first_mut() {
-                    slot.1 = Value::Number(time);
+                sink.begin(time, guess);
+                let mut streaming = true;
+                let (read_time, time_ns) = log.read_fields(|msg, k, v| {
+                    if !streaming {
+                        return;
+                    }
+                    let (Cow::Borrowed(k), v) = texts(msg, k, v) else {
+                        streaming = false;
+                        return;
+                    };
+                    if seen.mark(k) && keys.contains(&k) {
+                        streaming = false;
+                        return;
+                    }
+                    keys.push(k);
+                    sink.field(k, &v);
+                })?;
+                if streaming && read_time == time && time_ns.unwrap_or(0) == guess {
+                    sink.end();
+                } else {
+                    sink.abandon();
+                    flat.build(log, &mut record, &mut fields)?;
+                    sink.record(i, &record);
                 }
-                each(i, &record);
                 Ok(())
             })?;
         }
@@ -194,9 +241,86 @@ impl<'a> Body<'a> {
     }
 }
 
+/// Where [`Body::stream`] sends the logs of a body. Streamed, a log is `begin`, `field` for
+/// each content in order, then `end` (or `abandon`, when it comes again as a `record`); the
+/// fields before the contents are the group's (`group`) and the nanosecond part (`begin`).
+pub trait Sink<'b> {
+    /// Whether logs may be streamed at all; when not, every log comes as a `record`.
+    fn streams(&self) -> bool;
+    /// A log group starts: its index, topic, source and tags (`__tag__:<key>`, value), as
+    /// they are flattened (each key once).
+    fn group(&mut self, index: usize, topic: &str, source: &str, tags: &[(&'b str, Cow<'b, str>)]);
+    /// A log of the group starts: its time and nanosecond part (0 when it has none).
+    fn begin(&mut self, time: u32, time_ns: u32);
+    /// A content of the log, whose key is none of the log's earlier keys.
+    fn field(&mut self, key: &str, value: &str);
+    /// The log begun is complete.
+    fn end(&mut self);
+    /// Forget the log begun: it comes again as a `record`.
+    fn abandon(&mut self);
+    /// A whole log of group `group`, flattened.
+    fn record(&mut self, group: usize, record: &Record<'b>);
+}
+
+/// What a group's logs are flattened with.
+struct Flattening<'g, 'b> {
+    topic: &'g Cow<'b, str>,
+    source: &'g Cow<'b, str>,
+    tags: &'g [(&'b str, Cow<'b, str>)],
+}
+
+impl<'b> Flattening<'_, 'b> {
+    /// Flattens `log` into `record`.
+    fn build(
+        &self,
+        log: wire::Log<'b>,
+        record: &mut Record<'b>,
+        fields: &mut Fields,
+    ) -> Result<(), WireError> {
+        let build = |record: &mut Record<'b>, fields: &mut Fields, time_ns: Option<u32>| {
+            fields.start(&mut record.fields);
+            fields.push(&mut record.fields, "__time__", Value::Number(0));
+            fields.push(
+                &mut record.fields,
+                "__topic__",
+                Value::Text(self.topic.clone()),
+            );
+            fields.push(
+                &mut record.fields,
+                "__source__",
+                Value::Text(self.source.clone()),
+            );
+            if let Some(ns) = time_ns.filter(|&ns| ns != 0) {
+                fields.push(&mut record.fields, "__time_ns_part__", Value::Number(ns));
+            }
+            for (k, v) in self.tags {
+                fields.push(&mut record.fields, k, Value::Text(v.clone()));
+            }
+            log.read_fields(|msg, k, v| {
+                let (k, v) = texts(msg, k, v);
+                fields.set(&mut record.fields, k, Value::Text(v));
+            })
+        };
+        // The nanosecond part comes last but its field goes 4th: build with the guess from
+        // the log's last bytes, and again in the rare case it was wrong.
+        let guess = log.trailing_time_ns();
+        let (time, time_ns) = build(record, fields, guess)?;
+        if time_ns.unwrap_or(0) != guess.unwrap_or(0) {
+            build(record, fields, time_ns)?;
+        }
+        record.time = time;
+        record.time_ns = time_ns.unwrap_or(0);
+        // Contents are text: a number still in place was not overwritten by one.
+        if let Some(slot @ (_, Value::Number(_))) = record.fields.first_mut() {
+            slot.1 = Value::Number(time);
+        }
+        Ok(())
+    }
+}
+
 /// The field list being built, with a 256-bit summary of the keys in it, so that the search
 /// for a repeated key is skipped for the keys that cannot be there.
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct Fields {
     seen: [u64; 4],
 }
@@ -226,6 +350,15 @@ impl Fields {
             (head ^ tail.rotate_left(23) ^ (n as u64) << 56).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         let h = (h >> 56) as u32;
         ((h >> 6) as usize & 3, 1 << (h & 63))
+    }
+
+    /// Adds `key` to the summary; returns whether it may have been there already.
+    #[inline(always)]
+    fn mark(&mut self, key: &str) -> bool {
+        let (word, bit) = Fields::bit(key);
+        let maybe = self.seen[word] & bit != 0;
+        self.seen[word] |= bit;
+        maybe
     }
 
     fn start<'b>(&mut self, fields: &mut Vec<(Cow<'b, str>, Value<'b>)>) {

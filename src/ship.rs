@@ -17,6 +17,7 @@ use crate::config::Settings;
 use crate::record;
 use crate::sls::wire::WireError;
 use crate::sls::{self, Credentials, Pull, SlsError};
+use crate::syslog::fill::{fill, Framed};
 use crate::syslog::format::Origin;
 use crate::syslog::{Batch, Framing, Pool, Protocol, SendError, Sender};
 use crate::trigger::Event;
@@ -293,31 +294,29 @@ async fn send_all(
             )));
         }
         batch.clear();
-        let mut logs = 0u64;
-        let mut truncated = 0u64;
-        let mut group_cursor: (usize, Option<String>) = (usize::MAX, None);
-        body.for_each(|i, r| {
-            if formatter.sd_id.is_some() && group_cursor.0 != i {
-                group_cursor = (i, sls::cursor_after(&pull.cursor, i as u64));
-            }
-            let origin = Origin {
-                project: &summary.project,
-                logstore: &summary.logstore,
-                shard: summary.shard,
-                cursor: group_cursor.1.as_deref().unwrap_or(&pull.cursor),
-            };
-            let max = settings.max_message_bytes;
-            if batch.push_formatted(framing, max, &mut scratch, |out| {
-                formatter.write(out, r, &origin)
-            }) {
-                truncated += 1;
-            }
-            logs += 1;
-        })
+        let origin = Origin {
+            project: &summary.project,
+            logstore: &summary.logstore,
+            shard: summary.shard,
+            cursor: &pull.cursor,
+        };
+        let framed = Framed {
+            framing,
+            max: settings.max_message_bytes,
+        };
+        let filled = fill(
+            &mut batch,
+            &mut scratch,
+            &body,
+            formatter,
+            framed,
+            &origin,
+            true,
+        )
         .map_err(not_a_list)?;
         summary.log_groups += groups as u64;
-        summary.logs += logs;
-        summary.truncated += truncated;
+        summary.logs += filled.logs;
+        summary.truncated += filled.truncated;
         // The batch is a copy: the decoded body need not stay while it is sent.
         drop(body);
         buffers::give(pull.body);

@@ -15,6 +15,8 @@
 //! - the body parses back: `kv` byte for byte, `json` as a JSON object holding exactly the
 //!   kept fields, `cef` as a header of seven fields and one unique key per kept field, `leef`
 //!   as a header and one attribute per kept field;
+//! - the frame is what [`fill`] writes for the body, whether it streams the log or formats
+//!   it from its record ([`check_fill`]);
 //! - exactly one frame ([`check_frame`]): one LF, last, and no raw CR for LF framing; a
 //!   correct length prefix for octet counting; the payload valid UTF-8, at most the size cap,
 //!   and the whole message (escaped for LF framing) or its longest prefix that fits without
@@ -32,6 +34,7 @@ use prost::Message;
 use crate::config::Settings;
 use crate::record::{self, Value};
 use crate::sls::proto::{self, Content, Log, LogGroup, LogGroupList, LogTag};
+use crate::syslog::fill::{fill, Framed};
 use crate::syslog::format::{MessageFormat, Origin, SyslogFormat};
 use crate::syslog::{Batch, Framing, Protocol};
 
@@ -138,6 +141,7 @@ pub fn check_case(case: &Case) -> Result<Outcome, String> {
     let mut failure = None;
     let mut truncated = false;
     let mut records = 0;
+    let mut frame = Vec::new();
     let groups = record::for_each_in_body(&body, |_, r| {
         records += 1;
         let got = owned_fields(&r.fields);
@@ -153,6 +157,7 @@ pub fn check_case(case: &Case) -> Result<Outcome, String> {
                 let mut batch = Batch::default();
                 let cut = batch.push(framing, &msg, max);
                 truncated = cut;
+                frame.clone_from(&batch.buf);
                 check_frame(framing, &msg, &batch.buf, max, cut)
             })
         };
@@ -169,7 +174,71 @@ pub fn check_case(case: &Case) -> Result<Outcome, String> {
             "{groups} groups and {records} records, not 1 and 1"
         ));
     }
+    let filled = check_fill(&settings, &body, &origin)?;
+    if filled != frame {
+        return Err(format!(
+            "fill wrote {:?}, formatting the record gives {:?}",
+            String::from_utf8_lossy(&filled),
+            String::from_utf8_lossy(&frame)
+        ));
+    }
     Ok(Outcome::Checked { truncated })
+}
+
+/// Fills a batch from `body` twice, streaming the logs that can be and formatting every
+/// log from its record: `Err` unless both give the same messages and counts. Returns the
+/// batch's bytes.
+pub fn check_fill(
+    settings: &Settings,
+    body: &[u8],
+    origin: &Origin<'_>,
+) -> Result<Vec<u8>, String> {
+    let parsed = record::Body::parse(body).map_err(|e| format!("does not parse: {e}"))?;
+    let framed = Framed {
+        framing: match settings.protocol {
+            Protocol::Udp => None,
+            Protocol::Tcp | Protocol::Tls => Some(settings.framing),
+        },
+        max: settings.max_message_bytes,
+    };
+    let run = |stream| {
+        let mut batch = Batch::default();
+        let filled = fill(
+            &mut batch,
+            &mut Vec::new(),
+            &parsed,
+            &settings.formatter,
+            framed,
+            origin,
+            stream,
+        )
+        .map_err(|e| format!("fill failed: {e}"))?;
+        let messages: Vec<Vec<u8>> = batch.iter().map(<[u8]>::to_vec).collect();
+        Ok::<_, String>((filled, messages, std::mem::take(&mut batch.buf)))
+    };
+    let (records, record_messages, bytes) = run(false)?;
+    let (streamed, streamed_messages, _) = run(true)?;
+    if records.streamed != 0 {
+        return Err("logs were streamed with streaming off".into());
+    }
+    if (streamed.logs, streamed.truncated) != (records.logs, records.truncated) {
+        return Err(format!(
+            "streaming filled {streamed:?}, records {records:?}"
+        ));
+    }
+    if let Some(i) =
+        (0..record_messages.len()).find(|&i| record_messages.get(i) != streamed_messages.get(i))
+    {
+        return Err(format!(
+            "message {i}: streamed {:?}, from the record {:?}",
+            streamed_messages.get(i).map(|m| String::from_utf8_lossy(m)),
+            String::from_utf8_lossy(&record_messages[i])
+        ));
+    }
+    if record_messages.len() != streamed_messages.len() {
+        return Err("streaming wrote more messages".into());
+    }
+    Ok(bytes)
 }
 
 /// The log group of a case.

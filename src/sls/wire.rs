@@ -213,7 +213,15 @@ impl<'a> Group<'a> {
         header.tags.clear();
         header.logs = 0;
         let mut fields = Fields::new(self.bytes, self.base);
-        while let Some((number, f, at)) = fields.next()? {
+        loop {
+            // Logs are most of a group: skip them without the general field decoder.
+            if fields.short_bytes(0x0a).is_some() {
+                header.logs += 1;
+                continue;
+            }
+            let Some((number, f, at)) = fields.next()? else {
+                break;
+            };
             match number {
                 1 => {
                     bytes(f, at)?;
@@ -260,6 +268,19 @@ impl<'a> Log<'a> {
     pub fn trailing_time_ns(&self) -> Option<u32> {
         match self.bytes {
             [.., 0x25, a, b, c, d] => Some(u32::from_le_bytes([*a, *b, *c, *d])),
+            _ => None,
+        }
+    }
+
+    /// The time if the log starts with it, as encoders write it (field 1 first): to check
+    /// against what [`Log::read_fields`] returns, since the field may come again.
+    pub fn leading_time(&self) -> Option<u32> {
+        let mut fields = Fields::new(self.bytes, self.base);
+        match self.bytes {
+            [0x08, ..] => {
+                fields.pos = 1;
+                fields.varint().ok().map(|t| t as u32)
+            }
             _ => None,
         }
     }

@@ -15,7 +15,7 @@ use std::io::Write;
 use std::borrow::Cow;
 
 use super::frame::write_decimal;
-use super::put::put;
+use super::put::{put, put_all};
 use crate::record::{Record, Value};
 use crate::time::Utc;
 
@@ -55,11 +55,19 @@ pub struct FieldFilter {
 }
 
 impl FieldFilter {
-    #[inline]
+    /// Whether every field is kept (no include or exclude list).
+    #[inline(always)]
+    pub fn keeps_all(&self) -> bool {
+        self.include.is_empty() && self.exclude.is_empty()
+    }
+
+    #[inline(always)]
     pub fn keeps(&self, key: &str) -> bool {
-        if self.include.is_empty() && self.exclude.is_empty() {
-            return true;
-        }
+        self.keeps_all() || self.keeps_listed(key)
+    }
+
+    #[inline(never)]
+    fn keeps_listed(&self, key: &str) -> bool {
         (self.include.is_empty() || self.include.matches(key)) && !self.exclude.matches(key)
     }
 }
@@ -79,11 +87,24 @@ pub fn write_kv(out: &mut Vec<u8>, record: &Record<'_>, separator: &str, filter:
         if key == "__time__" || !filter.keeps(key) {
             continue;
         }
-        put(out, separator.as_bytes());
-        put(out, key.as_bytes());
-        out.push(b'=');
+        kv_key(out, separator, key);
         write_value(out, value);
     }
+}
+
+/// `||key=` of a kv body (with `separator` in place of `||`): the value comes next.
+#[inline(always)]
+pub fn kv_key(out: &mut Vec<u8>, separator: &str, key: &str) {
+    put_all(out, [separator.as_bytes(), key.as_bytes(), b"="]);
+}
+
+/// `||key=value` of a kv body (with `separator` in place of `||`).
+#[inline(always)]
+pub fn kv_pair(out: &mut Vec<u8>, separator: &str, key: &str, value: &str) {
+    put_all(
+        out,
+        [separator.as_bytes(), key.as_bytes(), b"=", value.as_bytes()],
+    );
 }
 
 /// `{"key": value, …}` for every kept field, in order.

@@ -69,20 +69,82 @@ impl Formatter {
         let facility = self.number(&self.facility, record, parse_facility);
         let severity = self.number(&self.severity, record, parse_severity);
         let pri = u16::from(facility.min(23)) * 8 + u16::from(severity.min(7));
+        self.write_head(out, pri, record.time, record.time_ns);
         let hostname = self.text(&self.hostname, record);
+        let app_name = self.text(&self.app_name, record);
+        let msgid = self.text(&self.msgid, record);
+        self.write_rest(out, hostname, app_name, msgid, origin);
+        match &self.body {
+            MessageFormat::Kv(sep) => body::write_kv(out, record, sep, &self.filter),
+            MessageFormat::Json => body::write_json(out, record, &self.filter),
+            MessageFormat::Cef(cef) => body::write_cef(out, record, cef, &self.filter),
+            MessageFormat::Leef(leef) => body::write_leef(out, record, leef, &self.filter),
+        }
+    }
+
+    /// The separator of a kv body when nothing of a message but its time and its body
+    /// depends on the log: every header value is a constant. Such messages are built from
+    /// [`Formatter::write_head`], the group's [`Formatter::write_rest`] and the fields as
+    /// they are read (see [`fill`](super::fill)).
+    pub fn streamed_kv(&self) -> Option<&str> {
+        let constant = self.facility.field.is_none()
+            && self.severity.field.is_none()
+            && self.hostname.field.is_none()
+            && self.app_name.field.is_none()
+            && self.msgid.field.is_none();
+        match &self.body {
+            MessageFormat::Kv(sep) if constant => Some(sep),
+            _ => None,
+        }
+    }
+
+    /// PRI from the constant facility and severity.
+    pub fn constant_pri(&self) -> u16 {
+        u16::from(self.facility.constant.min(23)) * 8 + u16::from(self.severity.constant.min(7))
+    }
+
+    /// The header's start: `<PRI>1 TIMESTAMP` (RFC 5424) or `<PRI>Mmm dd hh:mm:ss`
+    /// (RFC 3164).
+    pub fn write_head(&self, out: &mut Vec<u8>, pri: u16, time: u32, time_ns: u32) {
+        out.push(b'<');
+        write_decimal(out, u64::from(pri));
         match self.format {
             SyslogFormat::Rfc5424 => {
-                out.push(b'<');
-                write_decimal(out, u64::from(pri));
                 out.extend_from_slice(b">1 ");
-                write_timestamp(out, record.time, record.time_ns);
-                out.push(b' ');
-                write_header_field(out, hostname, HOSTNAME_MAX);
-                out.push(b' ');
-                let app = self.text(&self.app_name, record);
-                write_header_field(out, app, APP_NAME_MAX);
+                write_timestamp(out, time, time_ns);
+            }
+            SyslogFormat::Rfc3164 => {
+                let t = Utc::from_unix(i64::from(time));
+                let _ = write!(
+                    out,
+                    ">{} {:>2} {:02}:{:02}:{:02}",
+                    t.month_abbr(),
+                    t.day,
+                    t.hour,
+                    t.minute,
+                    t.second
+                );
+            }
+        }
+    }
+
+    /// The rest of the header, up to the body: ` HOSTNAME APP-NAME - MSGID SD ` (RFC 5424)
+    /// or ` HOSTNAME TAG: ` (RFC 3164).
+    pub fn write_rest(
+        &self,
+        out: &mut Vec<u8>,
+        hostname: &str,
+        app_name: &str,
+        msgid: &str,
+        origin: &Origin<'_>,
+    ) {
+        out.push(b' ');
+        write_header_field(out, hostname, HOSTNAME_MAX);
+        out.push(b' ');
+        match self.format {
+            SyslogFormat::Rfc5424 => {
+                write_header_field(out, app_name, APP_NAME_MAX);
                 out.extend_from_slice(b" - ");
-                let msgid = self.text(&self.msgid, record);
                 write_header_field(out, msgid, MSGID_MAX);
                 out.push(b' ');
                 match &self.sd_id {
@@ -92,22 +154,10 @@ impl Formatter {
                 out.push(b' ');
             }
             SyslogFormat::Rfc3164 => {
-                let t = Utc::from_unix(i64::from(record.time));
-                let _ = write!(
-                    out,
-                    "<{pri}>{} {:>2} {:02}:{:02}:{:02} ",
-                    t.month_abbr(),
-                    t.day,
-                    t.hour,
-                    t.minute,
-                    t.second
-                );
-                write_header_field(out, hostname, HOSTNAME_MAX);
-                out.push(b' ');
                 // RFC 3164: any non-alphanumeric character ends the TAG.
                 let start = out.len();
                 out.extend(
-                    self.text(&self.app_name, record)
+                    app_name
                         .bytes()
                         .filter(u8::is_ascii_alphanumeric)
                         .take(TAG_MAX),
@@ -117,12 +167,6 @@ impl Formatter {
                 }
                 out.extend_from_slice(b": ");
             }
-        }
-        match &self.body {
-            MessageFormat::Kv(sep) => body::write_kv(out, record, sep, &self.filter),
-            MessageFormat::Json => body::write_json(out, record, &self.filter),
-            MessageFormat::Cef(cef) => body::write_cef(out, record, cef, &self.filter),
-            MessageFormat::Leef(leef) => body::write_leef(out, record, leef, &self.filter),
         }
     }
 

@@ -163,9 +163,8 @@ impl Batch {
     }
 
     /// What [`Batch::push`] does with the message `write` appends, without first building
-    /// it elsewhere when that changes nothing: an LF-framed message with no CR or LF and a
-    /// datagram are written straight into the batch (a datagram cut in place), and only the
-    /// others are moved to `scratch` and framed from there. Returns whether it was cut.
+    /// it elsewhere when that changes nothing (see [`Batch::finish`]). Returns whether it
+    /// was cut.
     pub fn push_formatted(
         &mut self,
         framing: Option<Framing>,
@@ -175,6 +174,21 @@ impl Batch {
     ) -> bool {
         let start = self.buf.len();
         write(&mut self.buf);
+        self.finish(start, framing, max, scratch)
+    }
+
+    /// Frames the message written into `buf` from `start` (its length then) as
+    /// [`Batch::push`] would: an LF-framed message with no CR or LF and a datagram stay where
+    /// they are (a datagram cut in place), and only the others are moved to `scratch` and
+    /// framed from there. Returns whether it was cut.
+    #[inline]
+    pub fn finish(
+        &mut self,
+        start: usize,
+        framing: Option<Framing>,
+        max: usize,
+        scratch: &mut Vec<u8>,
+    ) -> bool {
         let msg = &self.buf[start..];
         let truncated = match framing {
             Some(Framing::Lf)

@@ -2,6 +2,7 @@
 //! [`transport`] that carries it, over [`tls`] where asked.
 
 pub mod body;
+pub mod fill;
 pub mod format;
 pub mod frame;
 pub mod header;

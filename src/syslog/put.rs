@@ -14,22 +14,45 @@ const SHORT: usize = 32;
 /// Appends `s` to `out`: the same result as `out.extend_from_slice(s)`.
 #[inline(always)]
 pub fn put(out: &mut Vec<u8>, s: &[u8]) {
-    let n = s.len();
-    if n > SHORT {
+    if s.len() > SHORT {
         out.extend_from_slice(s);
         return;
     }
-    out.reserve(n);
+    out.reserve(s.len());
+    // SAFETY: just reserved.
+    unsafe { append_reserved(out, s) }
+}
+
+/// Appends every part of `parts`, in order, after one reservation for all of them: the
+/// same result as `put` of each.
+#[inline(always)]
+pub fn put_all<const N: usize>(out: &mut Vec<u8>, parts: [&[u8]; N]) {
+    out.reserve(parts.iter().map(|p| p.len()).sum());
+    for part in parts {
+        // SAFETY: the reservation covers all the parts.
+        unsafe { append_reserved(out, part) }
+    }
+}
+
+/// Appends `s`, which must fit in `out`'s spare capacity.
+///
+/// # Safety
+/// `out.capacity() - out.len() >= s.len()`.
+#[inline(always)]
+unsafe fn append_reserved(out: &mut Vec<u8>, s: &[u8]) {
+    let n = s.len();
     let len = out.len();
     let src = s.as_ptr();
-    // SAFETY: `reserve` left room for `n` bytes after `len`, so `dst..dst + n` is inside the
+    // SAFETY: the caller left room for `n` bytes after `len`, so `dst..dst + n` is inside the
     // allocation. Each branch writes every byte of it from the same offset of `s` (the two
     // moves of a branch overlap in the middle and write the same bytes there), all reads stay
     // in `s[..n]`, and `s` cannot lie in `out`'s spare capacity (it is borrowed while `out` is
     // borrowed mutably), so the regions do not overlap. Only then is the length set.
     unsafe {
         let dst = out.as_mut_ptr().add(len);
-        if n >= 16 {
+        if n > SHORT {
+            ptr::copy_nonoverlapping(src, dst, n);
+        } else if n >= 16 {
             ptr::copy_nonoverlapping(src, dst, 16);
             ptr::copy_nonoverlapping(src.add(n - 16), dst.add(n - 16), 16);
         } else if n >= 8 {
@@ -70,6 +93,12 @@ mod tests {
                     put(&mut roomy, s);
                     assert_eq!(tight, want, "n={n} start={start}");
                     assert_eq!(roomy, want, "n={n} start={start}");
+                    let mut tight = prefix.to_vec();
+                    tight.shrink_to_fit();
+                    want.extend_from_slice(b"=");
+                    want.extend_from_slice(s);
+                    put_all(&mut tight, [s, b"=", s]);
+                    assert_eq!(tight, want, "n={n} start={start}");
                 }
             }
         }

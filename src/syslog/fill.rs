@@ -1,0 +1,360 @@
+//! A decompressed PullLogs body → one batch of framed messages: what each pull of an
+//! invocation goes through.
+//!
+//! A kv body with constant header values (the default settings) is written as the body is
+//! read: the header's start from the log's time, the rest of the header and the group's
+//! fields (topic, source, tags) copied from what was built once per log group, then each
+//! content as it comes ([`Body::stream`]). Every other log, and every other format, is
+//! flattened into a [`Record`] first and formatted from it. Both give the same bytes; the
+//! tests compare them.
+
+use std::borrow::Cow;
+
+use super::body::{kv_key, kv_pair};
+use super::format::{Formatter, Origin};
+use super::frame::{write_decimal, Batch, Framing};
+use super::put::put;
+use crate::record::{Body, Record, Sink};
+use crate::sls::{self, wire::WireError};
+
+/// What was written.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Filled {
+    pub logs: u64,
+    /// Messages cut to the size limit.
+    pub truncated: u64,
+    /// Logs written as they were read, without a [`Record`].
+    pub streamed: u64,
+}
+
+/// How messages are framed and how large they may be.
+#[derive(Debug, Clone, Copy)]
+pub struct Framed {
+    /// `None`: one datagram per message.
+    pub framing: Option<Framing>,
+    pub max: usize,
+}
+
+/// Appends every log of `body` to `batch` as a framed message. `origin.cursor` is the cursor
+/// of the body's first log group (the structured data names each group's own). `stream`:
+/// whether logs may be written without a [`Record`] when the settings allow it (the tests
+/// turn it off to compare).
+pub fn fill(
+    batch: &mut Batch,
+    scratch: &mut Vec<u8>,
+    body: &Body<'_>,
+    formatter: &Formatter,
+    framed: Framed,
+    origin: &Origin<'_>,
+    stream: bool,
+) -> Result<Filled, WireError> {
+    let mut writer = Writer {
+        formatter,
+        framed,
+        origin: *origin,
+        batch,
+        scratch,
+        filled: Filled::default(),
+        cursor: None,
+        separator: formatter.streamed_kv().filter(|_| stream),
+        pri: formatter.constant_pri(),
+        keeps_ns: formatter.filter.keeps("__time_ns_part__"),
+        rest: Vec::new(),
+        before_ns: Vec::new(),
+        after_ns: Vec::new(),
+        start: 0,
+    };
+    body.stream(&mut writer)?;
+    Ok(writer.filled)
+}
+
+struct Writer<'a> {
+    formatter: &'a Formatter,
+    framed: Framed,
+    origin: Origin<'a>,
+    batch: &'a mut Batch,
+    scratch: &'a mut Vec<u8>,
+    filled: Filled,
+    /// The current group's cursor, when the structured data names it.
+    cursor: Option<String>,
+    /// The kv separator when logs are streamed.
+    separator: Option<&'a str>,
+    pri: u16,
+    keeps_ns: bool,
+    /// Built once per group: the header after the timestamp, and the body's fields before
+    /// and after `__time_ns_part__`.
+    rest: Vec<u8>,
+    before_ns: Vec<u8>,
+    after_ns: Vec<u8>,
+    /// Where the message being streamed starts in the batch.
+    start: usize,
+}
+
+/// `origin` with the current group's cursor.
+fn group_origin<'x>(origin: &Origin<'x>, cursor: &'x Option<String>) -> Origin<'x> {
+    Origin {
+        cursor: cursor.as_deref().unwrap_or(origin.cursor),
+        ..*origin
+    }
+}
+
+impl Writer<'_> {
+    fn finished(&mut self, truncated: bool) {
+        self.filled.logs += 1;
+        self.filled.truncated += u64::from(truncated);
+    }
+}
+
+impl<'b> Sink<'b> for Writer<'_> {
+    fn streams(&self) -> bool {
+        self.separator.is_some()
+    }
+
+    fn group(&mut self, index: usize, topic: &str, source: &str, tags: &[(&'b str, Cow<'b, str>)]) {
+        let f = self.formatter;
+        if f.sd_id.is_some() {
+            self.cursor = sls::cursor_after(self.origin.cursor, index as u64);
+        }
+        let Some(sep) = self.separator else {
+            return;
+        };
+        let mut rest = std::mem::take(&mut self.rest);
+        rest.clear();
+        let origin = group_origin(&self.origin, &self.cursor);
+        f.write_rest(
+            &mut rest,
+            &f.hostname.constant,
+            &f.app_name.constant,
+            &f.msgid.constant,
+            &origin,
+        );
+        self.rest = rest;
+        let kv = |out: &mut Vec<u8>, fields: &mut dyn Iterator<Item = (&str, &str)>| {
+            out.clear();
+            for (key, value) in fields.filter(|(k, _)| f.filter.keeps(k)) {
+                kv_pair(out, sep, key, value);
+            }
+        };
+        kv(
+            &mut self.before_ns,
+            &mut [("__topic__", topic), ("__source__", source)].into_iter(),
+        );
+        kv(
+            &mut self.after_ns,
+            &mut tags.iter().map(|(k, v)| (*k, v.as_ref())),
+        );
+    }
+
+    #[inline]
+    fn begin(&mut self, time: u32, time_ns: u32) {
+        let out = &mut self.batch.buf;
+        self.start = out.len();
+        self.formatter.write_head(out, self.pri, time, time_ns);
+        put(out, &self.rest);
+        put(out, &self.before_ns);
+        if time_ns != 0 && self.keeps_ns {
+            kv_key(out, self.separator.unwrap_or_default(), "__time_ns_part__");
+            write_decimal(out, u64::from(time_ns));
+        }
+        put(out, &self.after_ns);
+    }
+
+    #[inline(always)]
+    fn field(&mut self, key: &str, value: &str) {
+        if self.formatter.filter.keeps(key) {
+            let separator = self.separator.unwrap_or_default();
+            kv_pair(&mut self.batch.buf, separator, key, value);
+        }
+    }
+
+    #[inline]
+    fn end(&mut self) {
+        let Framed { framing, max } = self.framed;
+        let truncated = self.batch.finish(self.start, framing, max, self.scratch);
+        self.finished(truncated);
+        self.filled.streamed += 1;
+    }
+
+    fn abandon(&mut self) {
+        self.batch.buf.truncate(self.start);
+    }
+
+    fn record(&mut self, _group: usize, record: &Record<'b>) {
+        let Framed { framing, max } = self.framed;
+        let origin = group_origin(&self.origin, &self.cursor);
+        let formatter = self.formatter;
+        let truncated = self
+            .batch
+            .push_formatted(framing, max, self.scratch, |out| {
+                formatter.write(out, record, &origin)
+            });
+        self.finished(truncated);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Settings;
+    use crate::devkit::check_frame::check_fill;
+    use crate::devkit::sample;
+    use crate::sls::proto::LogGroupList;
+    use prost::Message;
+
+    fn settings(vars: &[(&str, &str)]) -> Settings {
+        Settings::from_lookup(|k| {
+            if k == "SYSLOG_HOST" {
+                return Some("127.0.0.1".into());
+            }
+            vars.iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        })
+        .unwrap()
+    }
+
+    const ORIGIN: Origin<'static> = Origin {
+        project: "p",
+        logstore: "l",
+        shard: 1,
+        cursor: "MTUyOTQ4MDIwOTY1NTk3ODAwMA==",
+    };
+
+    fn filled(settings: &Settings, body: &[u8], stream: bool) -> (Filled, Vec<u8>) {
+        let mut batch = Batch::default();
+        let framed = Framed {
+            framing: Some(settings.framing),
+            max: settings.max_message_bytes,
+        };
+        let body = Body::parse(body).unwrap();
+        let f = fill(
+            &mut batch,
+            &mut Vec::new(),
+            &body,
+            &settings.formatter,
+            framed,
+            &ORIGIN,
+            stream,
+        )
+        .unwrap();
+        (f, std::mem::take(&mut batch.buf))
+    }
+
+    fn sample_body() -> Vec<u8> {
+        LogGroupList {
+            log_groups: sample::groups(5, 40, 3),
+        }
+        .encode_to_vec()
+    }
+
+    #[test]
+    fn default_settings_stream_every_sample_log_and_write_what_records_give() {
+        for vars in [
+            &[][..],
+            &[("SYSLOG_SD_ID", "sls@32473"), ("SYSLOG_FORMAT", "rfc3164")],
+            &[
+                ("SYSLOG_KV_SEPARATOR", " "),
+                ("SYSLOG_EXCLUDE_FIELDS", "__tag__:*,level"),
+                ("SYSLOG_FRAMING", "octet-counting"),
+                ("SYSLOG_MAX_MESSAGE_BYTES", "480"),
+            ],
+        ] {
+            let s = settings(vars);
+            let body = sample_body();
+            let (streamed, bytes) = filled(&s, &body, true);
+            assert_eq!(streamed.logs, 200);
+            assert_eq!(streamed.streamed, 200, "{vars:?}");
+            assert_eq!(check_fill(&s, &body, &ORIGIN).unwrap(), bytes);
+        }
+    }
+
+    #[test]
+    fn a_header_value_from_a_field_or_another_body_means_records() {
+        let body = sample_body();
+        for vars in [
+            [("SYSLOG_HOSTNAME_FIELD", "host")],
+            [("SYSLOG_SEVERITY_FIELD", "level")],
+            [("SYSLOG_MESSAGE_FORMAT", "json")],
+            [("SYSLOG_MESSAGE_FORMAT", "cef")],
+        ] {
+            let s = settings(&vars);
+            let (f, _) = filled(&s, &body, true);
+            assert_eq!((f.logs, f.streamed), (200, 0), "{vars:?}");
+            check_fill(&s, &body, &ORIGIN).unwrap();
+        }
+    }
+
+    /// Protobuf field `tag` holding `bytes`.
+    fn field(tag: u8, bytes: &[u8]) -> Vec<u8> {
+        let mut out = vec![tag];
+        let mut n = bytes.len();
+        while n >= 0x80 {
+            out.push(n as u8 | 0x80);
+            n >>= 7;
+        }
+        out.push(n as u8);
+        out.extend_from_slice(bytes);
+        out
+    }
+
+    fn content(k: &[u8], v: &[u8]) -> Vec<u8> {
+        field(0x12, &[field(0x0a, k), field(0x12, v)].concat())
+    }
+
+    const TIME: &[u8] = &[0x08, 0x80, 0xe2, 0xcf, 0xaa, 0x06]; // 1700000000
+
+    /// Logs an encoder could write but that the streaming path does not take: each is
+    /// formatted from its record, and the batch is what records alone give.
+    #[test]
+    fn unusual_logs_fall_back_to_their_records() {
+        let ns = |v: u32| [&[0x25][..], &v.to_le_bytes()].concat();
+        let logs: Vec<(Vec<u8>, bool)> = vec![
+            ([TIME, &content(b"a", b"1"), &ns(7)].concat(), true),
+            ([&content(b"a", b"1")[..], TIME].concat(), false),
+            (
+                [TIME, &content(b"a", b"1"), &content(b"a", b"2")].concat(),
+                false,
+            ),
+            ([TIME, &content(b"__topic__", b"t")].concat(), false),
+            ([TIME, &content(b"__time__", b"t")].concat(), false),
+            ([TIME, &content(b"__tag__:k", b"t")].concat(), false),
+            ([TIME, &content(b"__time_ns_part__", b"t")].concat(), true),
+            (
+                [TIME, &content(b"__time_ns_part__", b"t"), &ns(5)].concat(),
+                false,
+            ),
+            ([TIME, &content(b"k\xff", b"v")].concat(), false),
+            ([TIME, &content(b"k", b"v\xff\xfe")].concat(), true),
+            ([TIME, &ns(9), &content(b"k", b"v")].concat(), false),
+            // A value ending with what looks like a nanosecond part.
+            (
+                [TIME, &content(b"k", b"ab\x25\x01\x02\x03\x04")].concat(),
+                false,
+            ),
+            ([TIME, &content(b"k", b"v"), &[0x08, 0x01]].concat(), false),
+            (
+                [TIME, &[0x2a, 0x01, b'x'], &content(b"k", b"v")].concat(),
+                true,
+            ),
+        ];
+        let group = |logs: &[Vec<u8>]| {
+            let mut g: Vec<u8> = logs.iter().flat_map(|l| field(0x0a, l)).collect();
+            g.extend(field(0x1a, b"topic"));
+            g.extend(field(
+                0x32,
+                &[field(0x0a, b"k"), field(0x12, b"tag")].concat(),
+            ));
+            g
+        };
+        let all: Vec<Vec<u8>> = logs.iter().map(|(l, _)| l.clone()).collect();
+        let body = [field(0x0a, &group(&all)), field(0x0a, &group(&all[..3]))].concat();
+        for vars in [&[][..], &[("SYSLOG_SD_ID", "sls@32473")]] {
+            let s = settings(vars);
+            let (f, bytes) = filled(&s, &body, true);
+            let streamable = logs.iter().filter(|(_, s)| *s).count() as u64;
+            assert_eq!(f.logs, logs.len() as u64 + 3);
+            assert_eq!(f.streamed, streamable + 1);
+            assert_eq!(check_fill(&s, &body, &ORIGIN).unwrap(), bytes);
+        }
+    }
+}
