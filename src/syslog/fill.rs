@@ -12,6 +12,7 @@ use std::borrow::Cow;
 
 use super::body::{kv_key, kv_pair};
 use super::format::{Formatter, Origin};
+use super::header::Timestamps;
 use super::frame::{write_decimal, Batch, Framing};
 use super::put::put;
 use crate::record::{Body, Record, Sink};
@@ -59,6 +60,7 @@ pub fn fill(
         separator: formatter.streamed_kv().filter(|_| stream),
         pri: formatter.constant_pri(),
         keeps_ns: formatter.filter.keeps("__time_ns_part__"),
+        timestamps: Timestamps::default(),
         rest: Vec::new(),
         before_ns: Vec::new(),
         after_ns: Vec::new(),
@@ -81,6 +83,7 @@ struct Writer<'a> {
     separator: Option<&'a str>,
     pri: u16,
     keeps_ns: bool,
+    timestamps: Timestamps,
     /// Built once per group: the header after the timestamp, and the body's fields before
     /// and after `__time_ns_part__`.
     rest: Vec<u8>,
@@ -149,7 +152,9 @@ impl<'b> Sink<'b> for Writer<'_> {
     fn begin(&mut self, time: u32, time_ns: u32) {
         let out = &mut self.batch.buf;
         self.start = out.len();
-        self.formatter.write_head(out, self.pri, time, time_ns);
+        let timestamps = &mut self.timestamps;
+        self.formatter
+            .write_head(out, timestamps, self.pri, time, time_ns);
         put(out, &self.rest);
         put(out, &self.before_ns);
         if time_ns != 0 && self.keeps_ns {

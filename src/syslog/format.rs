@@ -5,7 +5,7 @@ use std::io::Write;
 
 use super::body::{self, Cef, FieldFilter, Leef};
 use super::frame::write_decimal;
-use super::header::{write_header_field, write_timestamp, APP_NAME_MAX, HOSTNAME_MAX, MSGID_MAX};
+use super::header::{write_header_field, Timestamps, APP_NAME_MAX, HOSTNAME_MAX, MSGID_MAX};
 use super::put::put;
 use super::{parse_facility, parse_severity};
 use crate::record::Record;
@@ -69,7 +69,8 @@ impl Formatter {
         let facility = self.number(&self.facility, record, parse_facility);
         let severity = self.number(&self.severity, record, parse_severity);
         let pri = u16::from(facility.min(23)) * 8 + u16::from(severity.min(7));
-        self.write_head(out, pri, record.time, record.time_ns);
+        let mut timestamps = Timestamps::default();
+        self.write_head(out, &mut timestamps, pri, record.time, record.time_ns);
         let hostname = self.text(&self.hostname, record);
         let app_name = self.text(&self.app_name, record);
         let msgid = self.text(&self.msgid, record);
@@ -105,13 +106,20 @@ impl Formatter {
 
     /// The header's start: `<PRI>1 TIMESTAMP` (RFC 5424) or `<PRI>Mmm dd hh:mm:ss`
     /// (RFC 3164).
-    pub fn write_head(&self, out: &mut Vec<u8>, pri: u16, time: u32, time_ns: u32) {
+    pub fn write_head(
+        &self,
+        out: &mut Vec<u8>,
+        timestamps: &mut Timestamps,
+        pri: u16,
+        time: u32,
+        time_ns: u32,
+    ) {
         out.push(b'<');
         write_decimal(out, u64::from(pri));
         match self.format {
             SyslogFormat::Rfc5424 => {
                 out.extend_from_slice(b">1 ");
-                write_timestamp(out, time, time_ns);
+                timestamps.write(out, time, time_ns);
             }
             SyslogFormat::Rfc3164 => {
                 let t = Utc::from_unix(i64::from(time));

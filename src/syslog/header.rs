@@ -19,17 +19,42 @@ pub const MSGID_MAX: usize = 32;
 /// `YYYY-MM-DDThh:mm:ss.ffffffZ`; nanoseconds are truncated to microseconds (RFC 5424 allows
 /// at most six fraction digits); an out-of-range nanosecond part is clamped.
 pub fn write_timestamp(out: &mut Vec<u8>, time: u32, time_ns: u32) {
-    let t = Utc::from_unix(i64::from(time));
-    let micros = time_ns.min(999_999_999) / 1000;
-    let mut buf = *b"0000-00-00T00:00:00.000000Z";
-    put_digits(&mut buf[0..4], t.year as u32);
-    put_digits(&mut buf[5..7], t.month);
-    put_digits(&mut buf[8..10], t.day);
-    put_digits(&mut buf[11..13], t.hour);
-    put_digits(&mut buf[14..16], t.minute);
-    put_digits(&mut buf[17..19], t.second);
-    put_digits(&mut buf[20..26], micros);
-    out.extend_from_slice(&buf);
+    Timestamps::default().write(out, time, time_ns);
+}
+
+/// Writes RFC 5424 timestamps ([`write_timestamp`]), working out the calendar date only
+/// when the day changes: the logs of a pull are mostly of one day.
+#[derive(Debug, Default, Clone)]
+pub struct Timestamps {
+    /// Days since the epoch of `date` (`None` before the first).
+    day: Option<u32>,
+    /// `YYYY-MM-DD`.
+    date: [u8; 10],
+}
+
+impl Timestamps {
+    pub fn write(&mut self, out: &mut Vec<u8>, time: u32, time_ns: u32) {
+        let (day, second) = (time / 86_400, time % 86_400);
+        if self.day != Some(day) {
+            let t = Utc::from_unix(i64::from(day) * 86_400);
+            let mut date = *b"0000-00-00";
+            put_digits(&mut date[0..4], t.year as u32);
+            put_digits(&mut date[5..7], t.month);
+            put_digits(&mut date[8..10], t.day);
+            *self = Timestamps {
+                day: Some(day),
+                date,
+            };
+        }
+        let micros = time_ns.min(999_999_999) / 1000;
+        let mut buf = *b"0000-00-00T00:00:00.000000Z";
+        buf[..10].copy_from_slice(&self.date);
+        put_digits(&mut buf[11..13], second / 3600);
+        put_digits(&mut buf[14..16], second / 60 % 60);
+        put_digits(&mut buf[17..19], second % 60);
+        put_digits(&mut buf[20..26], micros);
+        put(out, &buf);
+    }
 }
 
 /// Writes the last `slot.len()` decimal digits of `n` into `slot`, zero-padded.
@@ -94,6 +119,22 @@ mod tests {
         assert_eq!(ts(1_709_622_489, 999), "2024-03-05T07:08:09.000000Z");
         assert_eq!(ts(1_709_622_489, 1_000), "2024-03-05T07:08:09.000001Z");
         assert_eq!(ts(u32::MAX, u32::MAX), "2106-02-07T06:28:15.999999Z");
+    }
+
+    #[test]
+    fn one_writer_over_many_days_writes_what_a_fresh_one_does() {
+        let mut timestamps = Timestamps::default();
+        let times = [0, 86_399, 86_400, 1, 1_709_596_800, 1_709_682_799, 1_709_682_800]
+            .into_iter()
+            .chain((0..2_000u32).map(|i| 1_700_000_000u32.wrapping_add(i.wrapping_mul(7_919))))
+            .chain([u32::MAX, 0]);
+        for (i, time) in times.enumerate() {
+            let ns = (i as u32).wrapping_mul(123_456_789);
+            let (mut fresh, mut reused) = (Vec::new(), Vec::new());
+            write_timestamp(&mut fresh, time, ns);
+            timestamps.write(&mut reused, time, ns);
+            assert_eq!(reused, fresh, "{time}");
+        }
     }
 
     #[test]
