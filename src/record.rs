@@ -10,6 +10,7 @@
 //! that are not UTF-8 are converted lossily (U+FFFD); nothing fails because of them.
 
 use std::borrow::Cow;
+use std::cell::OnceCell;
 use std::fmt;
 
 use crate::sls::wire::{self, GroupHeader, WireError};
@@ -79,41 +80,35 @@ fn texts<'b>(msg: &'b [u8], key: &'b [u8], value: &'b [u8]) -> (Cow<'b, str>, Co
     (text(key), text(value))
 }
 
-/// A decompressed PullLogs body, checked and indexed for flattening: its log groups counted
-/// and the `__tag__:<key>` names of all its groups built once, so that flattening allocates
-/// nothing per log or per group (only text that is not UTF-8 is copied).
+/// A decompressed PullLogs body, its log groups counted. The `__tag__:<key>` names of all its
+/// groups are built once, when the first log is flattened into a [`Record`], so that
+/// flattening allocates nothing per log or per group (only text that is not UTF-8 is
+/// copied); logs that are streamed ([`Body::stream`]) need no such names, and no walk of the
+/// whole body before the first log.
 pub struct Body<'a> {
     bytes: &'a [u8],
     groups: usize,
-    /// Every distinct tag key of the body, each as `__tag__:<key>`, end to end.
-    tag_keys: String,
-    /// Raw tag key → its range in `tag_keys`.
-    tag_index: Vec<(&'a [u8], std::ops::Range<usize>)>,
+    tag_index: OnceCell<TagIndex<'a>>,
+}
+
+/// Every distinct tag key of a body, as `__tag__:<key>`.
+#[derive(Default)]
+struct TagIndex<'a> {
+    /// The names, end to end.
+    names: String,
+    /// Raw tag key → its range in `names`.
+    index: Vec<(&'a [u8], std::ops::Range<usize>)>,
 }
 
 impl<'a> Body<'a> {
-    /// Walks the group headers of `bytes` (not the logs).
+    /// Counts the log groups of `bytes` (without reading into them: a malformed group is
+    /// reported when it is reached).
     pub fn parse(bytes: &'a [u8]) -> Result<Body<'a>, WireError> {
-        let mut body = Body {
+        Ok(Body {
             bytes,
-            groups: 0,
-            tag_keys: String::new(),
-            tag_index: Vec::new(),
-        };
-        let mut header = GroupHeader::default();
-        for group in wire::groups(bytes) {
-            group?.header(&mut header)?;
-            body.groups += 1;
-            for (k, _) in &header.tags {
-                if !body.tag_index.iter().any(|(raw, _)| raw == k) {
-                    let start = body.tag_keys.len();
-                    body.tag_keys.push_str("__tag__:");
-                    body.tag_keys.push_str(&text(k));
-                    body.tag_index.push((k, start..body.tag_keys.len()));
-                }
-            }
-        }
-        Ok(body)
+            groups: wire::count_groups(bytes)?,
+            tag_index: OnceCell::new(),
+        })
     }
 
     /// Number of log groups.
@@ -121,12 +116,49 @@ impl<'a> Body<'a> {
         self.groups
     }
 
+    /// `__tag__:<raw>`, for a tag key of this body.
     fn tag_key(&self, raw: &[u8]) -> &str {
-        self.tag_index
+        let tags = self.tag_index.get_or_init(|| {
+            let mut tags = TagIndex::default();
+            let mut header = GroupHeader::default();
+            // Up to the first malformed group: flattening stops there too.
+            for group in wire::groups(self.bytes).map_while(Result::ok) {
+                if group.header(&mut header).is_err() {
+                    break;
+                }
+                for (k, _) in &header.tags {
+                    if !tags.index.iter().any(|(raw, _)| raw == k) {
+                        let start = tags.names.len();
+                        tags.names.push_str("__tag__:");
+                        tags.names.push_str(&text(k));
+                        tags.index.push((k, start..tags.names.len()));
+                    }
+                }
+            }
+            tags
+        });
+        tags.index
             .iter()
             .find(|(k, _)| *k == raw)
-            .and_then(|(_, r)| self.tag_keys.get(r.clone()))
+            .and_then(|(_, r)| tags.names.get(r.clone()))
             .unwrap_or("__tag__:")
+    }
+
+    /// The tags of a group as they are flattened: `(__tag__:<key>, value)`, each key once
+    /// (a repeated key keeps its first place and takes the last value).
+    fn record_tags<'b>(
+        &'b self,
+        header: &GroupHeader<'b>,
+        tags: &mut Vec<(&'b str, Cow<'b, str>)>,
+    ) {
+        tags.clear();
+        for (k, v) in &header.tags {
+            let key = self.tag_key(k);
+            match tags.iter_mut().find(|(k, _)| *k == key) {
+                Some(slot) => slot.1 = text(v),
+                None => tags.push((key, text(v))),
+            }
+        }
     }
 
     /// Calls `each` with the index of the log group and every log, flattened, in order. The
@@ -140,7 +172,7 @@ impl<'a> Body<'a> {
             fn streams(&self) -> bool {
                 false
             }
-            fn group(&mut self, _: usize, _: &str, _: &str, _: &[(&'b str, Cow<'b, str>)]) {}
+            fn group(&mut self, _: usize, _: &str, _: &str, _: &[(&'b [u8], Cow<'b, str>)]) {}
             fn begin(&mut self, _: u32, _: u32) {}
             fn field(&mut self, _: &str, _: &str) {}
             fn end(&mut self) {}
@@ -160,49 +192,70 @@ impl<'a> Body<'a> {
     /// them; a log abandoned part-way is then sent again as a record.
     pub fn stream<'b>(&'b self, sink: &mut impl Sink<'b>) -> Result<(), WireError> {
         const NS_KEY: &str = "__time_ns_part__";
+        const TAG: &str = "__tag__:";
         let streams = sink.streams();
         let mut header = GroupHeader::default();
+        // A group's tags by raw key (for streaming), and as flattened (for records).
+        let mut raw_tags: Vec<(&'b [u8], Cow<'b, str>)> = Vec::new();
         let mut tags: Vec<(&'b str, Cow<'b, str>)> = Vec::new();
         let mut record = Record::default();
         let mut fields = Fields::default();
-        // The keys of the log being streamed, the group's first.
+        // The keys of the log being streamed: the group's fixed ones, then its contents.
         let mut keys: Vec<&'b str> = Vec::new();
+        let mut name = String::new();
         for (i, group) in wire::groups(self.bytes).enumerate() {
             let group = group?;
             group.header(&mut header)?;
             let topic = text(header.topic.unwrap_or_default());
             let source = text(header.source.unwrap_or_default());
-            tags.clear();
+            raw_tags.clear();
             for (k, v) in &header.tags {
-                let key = self.tag_key(k);
-                match tags.iter_mut().find(|(k, _)| *k == key) {
+                match raw_tags.iter_mut().find(|(raw, _)| raw == k) {
                     Some(slot) => slot.1 = text(v),
-                    None => tags.push((key, text(v))),
+                    None => raw_tags.push((k, text(v))),
                 }
             }
-            sink.group(i, &topic, &source, &tags);
-            let flat = Flattening {
-                topic: &topic,
-                source: &source,
-                tags: &tags,
-            };
+            sink.group(i, &topic, &source, &raw_tags);
+            // Tag keys that are not UTF-8 may flatten to one name: such a group's logs go
+            // as records.
+            let streams = streams && raw_tags.iter().all(|(k, _)| std::str::from_utf8(k).is_ok());
             let mut group_seen = Fields::default();
             keys.clear();
             keys.extend(["__time__", "__topic__", "__source__"]);
-            keys.extend(tags.iter().map(|(k, _)| *k));
             for key in &keys {
                 group_seen.mark(key);
             }
+            for (k, _) in &raw_tags {
+                name.clear();
+                name.push_str(TAG);
+                name.push_str(&text(k));
+                group_seen.mark(&name);
+            }
+            let is_tag = |key: &str| {
+                key.strip_prefix(TAG)
+                    .is_some_and(|rest| raw_tags.iter().any(|(raw, _)| *raw == rest.as_bytes()))
+            };
             let group_keys = keys.len();
+            let mut tags_ready = false;
+            let mut as_record = |log: wire::Log<'b>, sink: &mut dyn FnMut(&Record<'b>)| {
+                if !tags_ready {
+                    self.record_tags(&header, &mut tags);
+                    tags_ready = true;
+                }
+                let flat = Flattening {
+                    topic: &topic,
+                    source: &source,
+                    tags: &tags,
+                };
+                flat.build(log, &mut record, &mut fields)?;
+                sink(&record);
+                Ok::<(), WireError>(())
+            };
             group.for_each_log(|log| {
                 let guess = log.trailing_time_ns().unwrap_or(0);
                 let time = match log.leading_time() {
                     Some(time) if streams => time,
-                    _ => {
-                        flat.build(log, &mut record, &mut fields)?;
-                        sink.record(i, &record);
-                        return Ok(());
-                    }
+                    _ => return as_record(log, &mut |r| sink.record(i, r)),
                 };
                 let mut seen = group_seen.clone();
                 keys.truncate(group_keys);
@@ -220,7 +273,7 @@ impl<'a> Body<'a> {
                         streaming = false;
                         return;
                     };
-                    if seen.mark(k) && keys.contains(&k) {
+                    if seen.mark(k) && (keys.contains(&k) || is_tag(k)) {
                         streaming = false;
                         return;
                     }
@@ -229,12 +282,11 @@ impl<'a> Body<'a> {
                 })?;
                 if streaming && read_time == time && time_ns.unwrap_or(0) == guess {
                     sink.end();
+                    Ok(())
                 } else {
                     sink.abandon();
-                    flat.build(log, &mut record, &mut fields)?;
-                    sink.record(i, &record);
+                    as_record(log, &mut |r| sink.record(i, r))
                 }
-                Ok(())
             })?;
         }
         Ok(())
@@ -247,9 +299,10 @@ impl<'a> Body<'a> {
 pub trait Sink<'b> {
     /// Whether logs may be streamed at all; when not, every log comes as a `record`.
     fn streams(&self) -> bool;
-    /// A log group starts: its index, topic, source and tags (`__tag__:<key>`, value), as
-    /// they are flattened (each key once).
-    fn group(&mut self, index: usize, topic: &str, source: &str, tags: &[(&'b str, Cow<'b, str>)]);
+    /// A log group starts: its index, topic, source and tags (raw key, value), each key once
+    /// (the last value of a repeated key). Streamed logs come only from groups whose tag
+    /// keys are UTF-8; each flattens to `__tag__:<key>`.
+    fn group(&mut self, index: usize, topic: &str, source: &str, tags: &[(&'b [u8], Cow<'b, str>)]);
     /// A log of the group starts: its time and nanosecond part (0 when it has none).
     fn begin(&mut self, time: u32, time_ns: u32);
     /// A content of the log, whose key is none of the log's earlier keys.

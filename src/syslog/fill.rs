@@ -12,8 +12,8 @@ use std::borrow::Cow;
 
 use super::body::{kv_key, kv_pair};
 use super::format::{Formatter, Origin};
-use super::header::Timestamps;
 use super::frame::{write_decimal, Batch, Framing};
+use super::header::Timestamps;
 use super::put::put;
 use crate::record::{Body, Record, Sink};
 use crate::sls::{self, wire::WireError};
@@ -64,6 +64,7 @@ pub fn fill(
         rest: Vec::new(),
         before_ns: Vec::new(),
         after_ns: Vec::new(),
+        name: String::new(),
         start: 0,
     };
     body.stream(&mut writer)?;
@@ -89,6 +90,8 @@ struct Writer<'a> {
     rest: Vec<u8>,
     before_ns: Vec<u8>,
     after_ns: Vec<u8>,
+    /// A field name being put together.
+    name: String,
     /// Where the message being streamed starts in the batch.
     start: usize,
 }
@@ -113,7 +116,13 @@ impl<'b> Sink<'b> for Writer<'_> {
         self.separator.is_some()
     }
 
-    fn group(&mut self, index: usize, topic: &str, source: &str, tags: &[(&'b str, Cow<'b, str>)]) {
+    fn group(
+        &mut self,
+        index: usize,
+        topic: &str,
+        source: &str,
+        tags: &[(&'b [u8], Cow<'b, str>)],
+    ) {
         let f = self.formatter;
         if f.sd_id.is_some() {
             self.cursor = sls::cursor_after(self.origin.cursor, index as u64);
@@ -132,20 +141,29 @@ impl<'b> Sink<'b> for Writer<'_> {
             &origin,
         );
         self.rest = rest;
-        let kv = |out: &mut Vec<u8>, fields: &mut dyn Iterator<Item = (&str, &str)>| {
+        let mut name = std::mem::take(&mut self.name);
+        let mut kv = |out: &mut Vec<u8>, fields: &mut dyn Iterator<Item = (&str, &[u8], &str)>| {
             out.clear();
-            for (key, value) in fields.filter(|(k, _)| f.filter.keeps(k)) {
-                kv_pair(out, sep, key, value);
+            for (prefix, key, value) in fields {
+                name.clear();
+                name.push_str(prefix);
+                name.push_str(&String::from_utf8_lossy(key));
+                if f.filter.keeps(&name) {
+                    kv_pair(out, sep, &name, value);
+                }
             }
         };
         kv(
             &mut self.before_ns,
-            &mut [("__topic__", topic), ("__source__", source)].into_iter(),
+            &mut [("__topic__", topic), ("__source__", source)]
+                .into_iter()
+                .map(|(k, v)| (k, &b""[..], v)),
         );
         kv(
             &mut self.after_ns,
-            &mut tags.iter().map(|(k, v)| (*k, v.as_ref())),
+            &mut tags.iter().map(|(k, v)| ("__tag__:", *k, v.as_ref())),
         );
+        self.name = name;
     }
 
     #[inline]
@@ -360,6 +378,33 @@ mod tests {
             assert_eq!(f.logs, logs.len() as u64 + 3);
             assert_eq!(f.streamed, streamable + 1);
             assert_eq!(check_fill(&s, &body, &ORIGIN).unwrap(), bytes);
+        }
+    }
+
+    /// Tag keys that are not UTF-8 (two that flatten to the same name), and a repeated tag
+    /// key: the first group goes as records, the second streams with the tag's last value.
+    #[test]
+    fn groups_with_odd_tags() {
+        let tag = |k: &[u8], v: &[u8]| field(0x32, &[field(0x0a, k), field(0x12, v)].concat());
+        let log = field(0x0a, &[TIME, &content(b"k", b"v")].concat());
+        let odd = [&log[..], &log, &tag(b"\xff", b"1"), &tag(b"\xfe", b"2")].concat();
+        let repeated = [
+            &log[..],
+            &log,
+            &tag(b"t", b"1"),
+            &tag(b"u", b"2"),
+            &tag(b"t", b"3"),
+        ]
+        .concat();
+        let body = [field(0x0a, &odd), field(0x0a, &repeated)].concat();
+        for vars in [&[][..], &[("SYSLOG_EXCLUDE_FIELDS", "__tag__:u")]] {
+            let s = settings(vars);
+            let (f, bytes) = filled(&s, &body, true);
+            assert_eq!((f.logs, f.streamed), (4, 2));
+            assert_eq!(check_fill(&s, &body, &ORIGIN).unwrap(), bytes);
+            let text = String::from_utf8(bytes).unwrap();
+            assert!(text.contains("__tag__:t=3"), "{text}");
+            assert!(!text.contains("__tag__:t=1"), "{text}");
         }
     }
 }

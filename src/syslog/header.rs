@@ -124,10 +124,18 @@ mod tests {
     #[test]
     fn one_writer_over_many_days_writes_what_a_fresh_one_does() {
         let mut timestamps = Timestamps::default();
-        let times = [0, 86_399, 86_400, 1, 1_709_596_800, 1_709_682_799, 1_709_682_800]
-            .into_iter()
-            .chain((0..2_000u32).map(|i| 1_700_000_000u32.wrapping_add(i.wrapping_mul(7_919))))
-            .chain([u32::MAX, 0]);
+        let times = [
+            0,
+            86_399,
+            86_400,
+            1,
+            1_709_596_800,
+            1_709_682_799,
+            1_709_682_800,
+        ]
+        .into_iter()
+        .chain((0..2_000u32).map(|i| 1_700_000_000u32.wrapping_add(i.wrapping_mul(7_919))))
+        .chain([u32::MAX, 0]);
         for (i, time) in times.enumerate() {
             let ns = (i as u32).wrapping_mul(123_456_789);
             let (mut fresh, mut reused) = (Vec::new(), Vec::new());
