@@ -106,7 +106,13 @@ pub(crate) static DIGIT_PAIRS: [[u8; 2]; 100] = {
 };
 
 /// Appends `n` in decimal (what `write!(out, "{n}")` does, without the formatting machinery).
-pub fn write_decimal(out: &mut Vec<u8>, mut n: u64) {
+pub fn write_decimal(out: &mut Vec<u8>, n: u64) {
+    let (buf, start) = decimal(n);
+    put(out, &buf[start..]);
+}
+
+/// The digits of `n`: they are `buf[start..]`.
+fn decimal(mut n: u64) -> ([u8; 20], usize) {
     let mut buf = [0u8; 20];
     let mut i = buf.len();
     while n >= 100 {
@@ -121,7 +127,7 @@ pub fn write_decimal(out: &mut Vec<u8>, mut n: u64) {
         i -= 1;
         buf[i] = b'0' + n as u8;
     }
-    put(out, &buf[i..]);
+    (buf, i)
 }
 
 /// Framed messages of one batch in one buffer, with where each ends (UDP sends them one
@@ -179,8 +185,9 @@ impl Batch {
 
     /// Frames the message written into `buf` from `start` (its length then) as
     /// [`Batch::push`] would: an LF-framed message with no CR or LF and a datagram stay where
-    /// they are (a datagram cut in place), and only the others are moved to `scratch` and
-    /// framed from there. Returns whether it was cut.
+    /// they are (a datagram cut in place), an octet-counted one moves up once to make room
+    /// for its length, and only LF-framed ones that need escaping or cutting are moved to
+    /// `scratch` and framed from there. Returns whether it was cut.
     #[inline]
     pub fn finish(
         &mut self,
@@ -200,6 +207,18 @@ impl Batch {
             None => {
                 let (len, cut) = (msg.len(), utf8_cut(msg, max));
                 self.buf.truncate(start + cut);
+                cut < len
+            }
+            Some(Framing::OctetCounting) => {
+                // `LEN SP MSG`: the message moves up once to make room for its length.
+                let (len, cut) = (msg.len(), utf8_cut(msg, max));
+                let (digits, first) = decimal(cut as u64);
+                let prefix = digits.len() - first + 1;
+                self.buf.truncate(start + cut);
+                self.buf.resize(start + cut + prefix, 0);
+                self.buf.copy_within(start..start + cut, start + prefix);
+                self.buf[start..start + prefix - 1].copy_from_slice(&digits[first..]);
+                self.buf[start + prefix - 1] = b' ';
                 cut < len
             }
             Some(f) => {
@@ -333,10 +352,12 @@ mod tests {
             "é1234567",
             "12345678é",
             "ünïcödé ünïcödé ünïcödé",
+            &"ab".repeat(60),
+            &"é\n".repeat(400),
         ];
         let framings = [None, Some(Framing::Lf), Some(Framing::OctetCounting)];
         for framing in framings {
-            for max in [0, 1, 5, 8, 9, 10, 11, 64, usize::MAX] {
+            for max in [0, 1, 5, 8, 9, 10, 11, 64, 100, 1000, usize::MAX] {
                 let (mut want, mut got) = (Batch::default(), Batch::default());
                 let mut scratch = Vec::new();
                 for m in messages {
