@@ -168,8 +168,8 @@ impl<'b> Sink<'b> for Writer<'_> {
 
     #[inline]
     fn begin(&mut self, time: u32, time_ns: u32) {
+        self.start = self.batch.begin(self.framed.framing);
         let out = &mut self.batch.buf;
-        self.start = out.len();
         let timestamps = &mut self.timestamps;
         self.formatter
             .write_head(out, timestamps, self.pri, time, time_ns);
@@ -199,7 +199,7 @@ impl<'b> Sink<'b> for Writer<'_> {
     }
 
     fn abandon(&mut self) {
-        self.batch.buf.truncate(self.start);
+        self.batch.abandon(self.start);
     }
 
     fn record(&mut self, _group: usize, record: &Record<'b>) {

@@ -136,6 +136,10 @@ fn decimal(mut n: u64) -> ([u8; 20], usize) {
 pub struct Batch {
     pub buf: Vec<u8>,
     ends: Vec<usize>,
+    /// Bytes left before the message being written for its octet count (`LEN SP`).
+    room: usize,
+    /// Digits of the last octet count: the room left for the next.
+    digits: usize,
 }
 
 impl Batch {
@@ -145,6 +149,8 @@ impl Batch {
         Batch {
             buf,
             ends: Vec::new(),
+            room: 0,
+            digits: 0,
         }
     }
 
@@ -178,15 +184,33 @@ impl Batch {
         scratch: &mut Vec<u8>,
         write: impl FnOnce(&mut Vec<u8>),
     ) -> bool {
-        let start = self.buf.len();
+        let start = self.begin(framing);
         write(&mut self.buf);
         self.finish(start, framing, max, scratch)
     }
 
-    /// Frames the message written into `buf` from `start` (its length then) as
-    /// [`Batch::push`] would: an LF-framed message with no CR or LF and a datagram stay where
-    /// they are (a datagram cut in place), an octet-counted one moves up once to make room
-    /// for its length, and only LF-framed ones that need escaping or cutting are moved to
+    /// Starts a message: returns where to write it into `buf` (then call
+    /// [`Batch::finish`], or [`Batch::abandon`]). An octet-counted message starts after room
+    /// for a count as long as the last one, so that it rarely has to move.
+    #[inline]
+    pub fn begin(&mut self, framing: Option<Framing>) -> usize {
+        self.room = match framing {
+            Some(Framing::OctetCounting) => self.digits.max(1) + 1,
+            _ => 0,
+        };
+        self.buf.resize(self.buf.len() + self.room, b' ');
+        self.buf.len()
+    }
+
+    /// Drops the message begun at `start`.
+    pub fn abandon(&mut self, start: usize) {
+        self.buf.truncate(start - self.room);
+    }
+
+    /// Frames the message written into `buf` from `start` (what [`Batch::begin`] returned)
+    /// as [`Batch::push`] would: an LF-framed message with no CR or LF and a datagram stay
+    /// where they are (a datagram cut in place), an octet-counted one gets its count in the
+    /// room before it, and only LF-framed ones that need escaping or cutting are moved to
     /// `scratch` and framed from there. Returns whether it was cut.
     #[inline]
     pub fn finish(
@@ -210,15 +234,24 @@ impl Batch {
                 cut < len
             }
             Some(Framing::OctetCounting) => {
-                // `LEN SP MSG`: the message moves up once to make room for its length.
+                // `LEN SP MSG` in the room left by `begin`; the message moves only when its
+                // count has another number of digits than the last one.
                 let (len, cut) = (msg.len(), utf8_cut(msg, max));
                 let (digits, first) = decimal(cut as u64);
-                let prefix = digits.len() - first + 1;
+                let count = &digits[first..];
+                let head = start - self.room;
+                let at = head + count.len() + 1;
                 self.buf.truncate(start + cut);
-                self.buf.resize(start + cut + prefix, 0);
-                self.buf.copy_within(start..start + cut, start + prefix);
-                self.buf[start..start + prefix - 1].copy_from_slice(&digits[first..]);
-                self.buf[start + prefix - 1] = b' ';
+                if at != start {
+                    if at > start {
+                        self.buf.resize(at + cut, 0);
+                    }
+                    self.buf.copy_within(start..start + cut, at);
+                    self.buf.truncate(at + cut);
+                }
+                self.buf[head..at - 1].copy_from_slice(count);
+                self.buf[at - 1] = b' ';
+                self.digits = count.len();
                 cut < len
             }
             Some(f) => {
