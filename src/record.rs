@@ -172,7 +172,7 @@ impl<'a> Body<'a> {
             fn streams(&self) -> bool {
                 false
             }
-            fn group(&mut self, _: usize, _: &str, _: &str, _: &[(&'b [u8], Cow<'b, str>)]) {}
+            fn group(&mut self, _: usize, _: &str, _: &str, _: &[(Cow<'b, str>, Cow<'b, str>)]) {}
             fn begin(&mut self, _: u32, _: u32) {}
             fn field(&mut self, _: &str, _: &str) {}
             fn end(&mut self) {}
@@ -195,8 +195,8 @@ impl<'a> Body<'a> {
         const TAG: &str = "__tag__:";
         let streams = sink.streams();
         let mut header = GroupHeader::default();
-        // A group's tags by raw key (for streaming), and as flattened (for records).
-        let mut raw_tags: Vec<(&'b [u8], Cow<'b, str>)> = Vec::new();
+        // A group's tags as text (for streaming), and as flattened (for records).
+        let mut tag_texts: Vec<(Cow<'b, str>, Cow<'b, str>)> = Vec::new();
         let mut tags: Vec<(&'b str, Cow<'b, str>)> = Vec::new();
         let mut record = Record::default();
         let mut fields = Fields::default();
@@ -208,32 +208,34 @@ impl<'a> Body<'a> {
             group.header(&mut header)?;
             let topic = text(header.topic.unwrap_or_default());
             let source = text(header.source.unwrap_or_default());
-            raw_tags.clear();
+            tag_texts.clear();
             for (k, v) in &header.tags {
-                match raw_tags.iter_mut().find(|(raw, _)| raw == k) {
+                let k = text(k);
+                match tag_texts.iter_mut().find(|(key, _)| *key == k) {
                     Some(slot) => slot.1 = text(v),
-                    None => raw_tags.push((k, text(v))),
+                    None => tag_texts.push((k, text(v))),
                 }
             }
-            sink.group(i, &topic, &source, &raw_tags);
-            // Tag keys that are not UTF-8 may flatten to one name: such a group's logs go
-            // as records.
-            let streams = streams && raw_tags.iter().all(|(k, _)| std::str::from_utf8(k).is_ok());
+            sink.group(i, &topic, &source, &tag_texts);
             let mut group_seen = Fields::default();
             keys.clear();
             keys.extend(["__time__", "__topic__", "__source__"]);
             for key in &keys {
                 group_seen.mark(key);
             }
-            for (k, _) in &raw_tags {
+            // Tag keys that are not UTF-8 may flatten to one name: such a group's logs go
+            // as records.
+            let mut streams = streams;
+            for (k, _) in &tag_texts {
+                streams &= matches!(k, Cow::Borrowed(_));
                 name.clear();
                 name.push_str(TAG);
-                name.push_str(&text(k));
+                name.push_str(k);
                 group_seen.mark(&name);
             }
             let is_tag = |key: &str| {
                 key.strip_prefix(TAG)
-                    .is_some_and(|rest| raw_tags.iter().any(|(raw, _)| *raw == rest.as_bytes()))
+                    .is_some_and(|rest| tag_texts.iter().any(|(k, _)| k == rest))
             };
             let group_keys = keys.len();
             let mut tags_ready = false;
@@ -299,10 +301,16 @@ impl<'a> Body<'a> {
 pub trait Sink<'b> {
     /// Whether logs may be streamed at all; when not, every log comes as a `record`.
     fn streams(&self) -> bool;
-    /// A log group starts: its index, topic, source and tags (raw key, value), each key once
-    /// (the last value of a repeated key). Streamed logs come only from groups whose tag
-    /// keys are UTF-8; each flattens to `__tag__:<key>`.
-    fn group(&mut self, index: usize, topic: &str, source: &str, tags: &[(&'b [u8], Cow<'b, str>)]);
+    /// A log group starts: its index, topic, source and tags (key, value), each key once
+    /// (the last value of a repeated key); a key flattens to `__tag__:<key>`. Streamed logs
+    /// come only from groups whose tag keys are UTF-8.
+    fn group(
+        &mut self,
+        index: usize,
+        topic: &str,
+        source: &str,
+        tags: &[(Cow<'b, str>, Cow<'b, str>)],
+    );
     /// A log of the group starts: its time and nanosecond part (0 when it has none).
     fn begin(&mut self, time: u32, time_ns: u32);
     /// A content of the log, whose key is none of the log's earlier keys.

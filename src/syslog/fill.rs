@@ -14,7 +14,7 @@ use super::body::{kv_key, kv_pair};
 use super::format::{Formatter, Origin};
 use super::frame::{write_decimal, Batch, Framing};
 use super::header::Timestamps;
-use super::put::put;
+use super::put::{put, put_all};
 use crate::record::{Body, Record, Sink};
 use crate::sls::{self, wire::WireError};
 
@@ -121,7 +121,7 @@ impl<'b> Sink<'b> for Writer<'_> {
         index: usize,
         topic: &str,
         source: &str,
-        tags: &[(&'b [u8], Cow<'b, str>)],
+        tags: &[(Cow<'b, str>, Cow<'b, str>)],
     ) {
         let f = self.formatter;
         if f.sd_id.is_some() {
@@ -130,24 +130,31 @@ impl<'b> Sink<'b> for Writer<'_> {
         let Some(sep) = self.separator else {
             return;
         };
-        let mut rest = std::mem::take(&mut self.rest);
-        rest.clear();
-        let origin = group_origin(&self.origin, &self.cursor);
-        f.write_rest(
-            &mut rest,
-            &f.hostname.constant,
-            &f.app_name.constant,
-            &f.msgid.constant,
-            &origin,
-        );
-        self.rest = rest;
+        // The header's rest changes from group to group only with the group's cursor.
+        if f.sd_id.is_some() || self.rest.is_empty() {
+            let mut rest = std::mem::take(&mut self.rest);
+            rest.clear();
+            let origin = group_origin(&self.origin, &self.cursor);
+            f.write_rest(
+                &mut rest,
+                &f.hostname.constant,
+                &f.app_name.constant,
+                &f.msgid.constant,
+                &origin,
+            );
+            self.rest = rest;
+        }
         let mut name = std::mem::take(&mut self.name);
-        let mut kv = |out: &mut Vec<u8>, fields: &mut dyn Iterator<Item = (&str, &[u8], &str)>| {
+        let mut kv = |out: &mut Vec<u8>, fields: &mut dyn Iterator<Item = (&str, &str, &str)>| {
             out.clear();
             for (prefix, key, value) in fields {
+                if f.filter.keeps_all() {
+                    put_all(out, [sep, prefix, key, "=", value].map(str::as_bytes));
+                    continue;
+                }
                 name.clear();
                 name.push_str(prefix);
-                name.push_str(&String::from_utf8_lossy(key));
+                name.push_str(key);
                 if f.filter.keeps(&name) {
                     kv_pair(out, sep, &name, value);
                 }
@@ -157,11 +164,13 @@ impl<'b> Sink<'b> for Writer<'_> {
             &mut self.before_ns,
             &mut [("__topic__", topic), ("__source__", source)]
                 .into_iter()
-                .map(|(k, v)| (k, &b""[..], v)),
+                .map(|(k, v)| (k, "", v)),
         );
         kv(
             &mut self.after_ns,
-            &mut tags.iter().map(|(k, v)| ("__tag__:", *k, v.as_ref())),
+            &mut tags
+                .iter()
+                .map(|(k, v)| ("__tag__:", k.as_ref(), v.as_ref())),
         );
         self.name = name;
     }
