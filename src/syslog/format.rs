@@ -68,7 +68,7 @@ impl Formatter {
     pub fn write(&self, out: &mut Vec<u8>, record: &Record<'_>, origin: &Origin<'_>) {
         let facility = self.number(&self.facility, record, parse_facility);
         let severity = self.number(&self.severity, record, parse_severity);
-        let pri = u16::from(facility.min(23)) * 8 + u16::from(severity.min(7));
+        let pri = pri(facility, severity);
         let mut timestamps = Timestamps::default();
         self.write_head(out, &mut timestamps, pri, record.time, record.time_ns);
         let hostname = self.text(&self.hostname, record);
@@ -101,7 +101,7 @@ impl Formatter {
 
     /// PRI from the constant facility and severity.
     pub fn constant_pri(&self) -> u16 {
-        u16::from(self.facility.constant.min(23)) * 8 + u16::from(self.severity.constant.min(7))
+        pri(self.facility.constant, self.severity.constant)
     }
 
     /// The header's start: `<PRI>1 TIMESTAMP` (RFC 5424) or `<PRI>Mmm dd hh:mm:ss`
@@ -196,6 +196,11 @@ impl Formatter {
             .and_then(|value| parse(&value.to_string()))
             .unwrap_or(v.constant)
     }
+}
+
+/// PRI: facility × 8 + severity, each clamped to its range.
+fn pri(facility: u8, severity: u8) -> u16 {
+    u16::from(facility.min(23)) * 8 + u16::from(severity.min(7))
 }
 
 /// `[id project="…" logstore="…" shard="…" cursor="…"]`, PARAM-VALUEs escaped per RFC 5424

@@ -16,14 +16,10 @@ pub const APP_NAME_MAX: usize = 48;
 pub const PROCID_MAX: usize = 128;
 pub const MSGID_MAX: usize = 32;
 
-/// `YYYY-MM-DDThh:mm:ss.ffffffZ`; nanoseconds are truncated to microseconds (RFC 5424 allows
-/// at most six fraction digits); an out-of-range nanosecond part is clamped.
-pub fn write_timestamp(out: &mut Vec<u8>, time: u32, time_ns: u32) {
-    Timestamps::default().write(out, time, time_ns);
-}
-
-/// Writes RFC 5424 timestamps ([`write_timestamp`]), working out the calendar date only
-/// when the day changes: the logs of a pull are mostly of one day.
+/// Writes RFC 5424 timestamps, `YYYY-MM-DDThh:mm:ss.ffffffZ` (nanoseconds truncated to
+/// microseconds, as RFC 5424 allows at most six fraction digits; an out-of-range
+/// nanosecond part is clamped), working out the calendar date only when the day changes:
+/// the logs of a pull are mostly of one day.
 #[derive(Debug, Default, Clone)]
 pub struct Timestamps {
     /// Days since the epoch of `date` (`None` before the first).
@@ -108,7 +104,7 @@ mod tests {
     fn timestamp_is_utc_with_six_digits() {
         let ts = |t, ns| {
             let mut v = Vec::new();
-            write_timestamp(&mut v, t, ns);
+            Timestamps::default().write(&mut v, t, ns);
             String::from_utf8(v).unwrap()
         };
         assert_eq!(ts(0, 0), "1970-01-01T00:00:00.000000Z");
@@ -139,7 +135,7 @@ mod tests {
         for (i, time) in times.enumerate() {
             let ns = (i as u32).wrapping_mul(123_456_789);
             let (mut fresh, mut reused) = (Vec::new(), Vec::new());
-            write_timestamp(&mut fresh, time, ns);
+            Timestamps::default().write(&mut fresh, time, ns);
             timestamps.write(&mut reused, time, ns);
             assert_eq!(reused, fresh, "{time}");
         }
