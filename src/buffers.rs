@@ -47,9 +47,10 @@ impl Spares {
         self.free.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The kept buffer best suited to hold `want` bytes, emptied: the smallest that can, else
-    /// the largest (the caller grows it); a new, unallocated one when none is kept. It never
-    /// allocates, so `want` may come from an unchecked header.
+    /// The kept buffer best suited to hold `want` bytes: the smallest that can, else the
+    /// largest (the caller grows it); a new, unallocated one when none is kept. It never
+    /// allocates, so `want` may come from an unchecked header. A kept buffer comes with what
+    /// it held: the caller clears it, or overwrites it (then its bytes need no zeroing).
     pub fn take(&self, want: usize) -> Vec<u8> {
         let mut free = self.free();
         let fits = |b: &Vec<u8>| b.capacity() >= want;
@@ -70,13 +71,12 @@ impl Spares {
         best.map_or_else(Vec::new, |i| free.swap_remove(i))
     }
 
-    /// Keeps a buffer for reuse (its contents are dropped). When the list is full it
-    /// replaces the smallest kept buffer if it is larger.
-    pub fn give(&self, mut buf: Vec<u8>) {
+    /// Keeps a buffer for reuse, as it is. When the list is full it replaces the smallest
+    /// kept buffer if it is larger.
+    pub fn give(&self, buf: Vec<u8>) {
         if !(KEEP_MIN..=KEEP_MAX).contains(&buf.capacity()) {
             return;
         }
-        buf.clear();
         let mut free = self.free();
         if free.len() < KEEP {
             free.push(buf);
@@ -120,7 +120,6 @@ mod tests {
         // Best fit: a 200 KiB request gets the 256 KiB buffer, not the 4 MiB one.
         let a = take(200 << 10);
         assert_eq!(a.as_ptr(), small_ptr);
-        assert!(a.is_empty());
         let b = take(1 << 20);
         assert_eq!(b.as_ptr(), big_ptr);
         // Nothing kept: a new buffer, not allocated (the size may be hostile).
@@ -132,12 +131,13 @@ mod tests {
         assert!(take(8 << 20).capacity() >= 2 * KEEP_MIN);
         assert!(take(8 << 20).capacity() < 2 * KEEP_MIN);
 
-        // Given back with contents: they are dropped.
+        // Given back with contents: they come back with it (a decoder overwrites them
+        // instead of zeroing the buffer again).
         let mut d = Vec::with_capacity(KEEP_MIN);
         d.extend_from_slice(&[1; 1000]);
         give(d);
         let d = take(KEEP_MIN);
-        assert!(d.is_empty() && d.capacity() >= KEEP_MIN);
+        assert!(d == [1; 1000] && d.capacity() >= KEEP_MIN);
 
         // Never more than KEEP buffers; a full list keeps the largest ones.
         for _ in 0..KEEP + 5 {

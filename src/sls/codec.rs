@@ -44,16 +44,30 @@ pub fn decode_body(body: Bytes, compress_type: &str, raw_size: usize) -> Result<
     Ok(Bytes::from(out))
 }
 
-/// [`decode_body`] into `out`, whose allocation is reused (its contents are replaced). Every
-/// size check runs before `out` is grown.
+/// [`decode_body`] into `out`, whose allocation is reused (its contents are replaced, and it
+/// is left empty on error). Every size check runs before `out` is grown.
 pub fn decode_into(
     body: &[u8],
     compress_type: &str,
     raw_size: usize,
     out: &mut Vec<u8>,
 ) -> Result<(), CodecError> {
-    out.clear();
+    let result = decode_reusing(body, compress_type, raw_size, out);
+    if result.is_err() {
+        out.clear();
+    }
+    result
+}
+
+/// [`decode_into`], leaving `out` as it is on error.
+fn decode_reusing(
+    body: &[u8],
+    compress_type: &str,
+    raw_size: usize,
+    out: &mut Vec<u8>,
+) -> Result<(), CodecError> {
     if raw_size == 0 {
+        out.clear();
         return Ok(());
     }
     if raw_size > MAX_RAW_SIZE {
@@ -67,10 +81,11 @@ pub fn decode_into(
                     compressed: body.len(),
                 });
             }
-            // The decoder writes into initialised memory; zeroing a reused buffer costs a
-            // fraction of what faulting in fresh pages does.
+            // The decoder writes into initialised memory: what `out` already holds (a reused
+            // buffer, given back with its length) is overwritten, only growth is zeroed.
+            out.truncate(raw_size);
             out.resize(raw_size, 0);
-            let result = match lz4_flex::block::decompress_into(body, out) {
+            match lz4_flex::block::decompress_into(body, out) {
                 Ok(n) if n == raw_size => Ok(()),
                 Ok(n) => Err(CodecError::SizeMismatch {
                     expected: raw_size,
@@ -82,17 +97,14 @@ pub fn decode_into(
                     )))
                 }
                 Err(e) => Err(CodecError::Lz4(e.to_string())),
-            };
-            if result.is_err() {
-                out.clear();
             }
-            result
         }
         "" if body.len() != raw_size => Err(CodecError::SizeMismatch {
             expected: raw_size,
             actual: body.len(),
         }),
         "" => {
+            out.clear();
             out.extend_from_slice(body);
             Ok(())
         }
@@ -137,6 +149,33 @@ mod tests {
                 actual: 109
             })
         );
+    }
+
+    #[test]
+    fn a_reused_buffer_holds_exactly_the_new_body() {
+        let raw = hex(VECTOR_HEX);
+        let block = lz4_flex::block::compress(&raw);
+        // What a buffer given back to the spares holds: longer, then shorter, than the body.
+        for old in [vec![0xAA; 4096], vec![0xAA; 7]] {
+            for compress_type in ["lz4", ""] {
+                let body = if compress_type.is_empty() {
+                    &raw
+                } else {
+                    &block
+                };
+                let mut out = old.clone();
+                decode_into(body, compress_type, raw.len(), &mut out).unwrap();
+                assert_eq!(out, raw, "{compress_type:?}");
+                // A failed decode leaves nothing of either body behind.
+                let mut out = old.clone();
+                let short = raw.len() - 1;
+                assert!(decode_into(body, compress_type, short, &mut out).is_err());
+                assert!(out.is_empty());
+            }
+            let mut out = old.clone();
+            decode_into(&block, "lz4", 0, &mut out).unwrap();
+            assert!(out.is_empty());
+        }
     }
 
     #[test]
