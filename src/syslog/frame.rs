@@ -106,9 +106,31 @@ pub(crate) static DIGIT_PAIRS: [[u8; 2]; 100] = {
 };
 
 /// Appends `n` in decimal (what `write!(out, "{n}")` does, without the formatting machinery).
-pub fn write_decimal(out: &mut Vec<u8>, n: u64) {
-    let (buf, start) = decimal(n);
-    put(out, &buf[start..]);
+/// The digits go straight to their place: built in a buffer two bytes at a time and read
+/// back eight at a time, they stalled on store forwarding (`decimal` had 3.4% of the musl
+/// build's samples for one nanosecond part per log).
+pub fn write_decimal(out: &mut Vec<u8>, mut n: u64) {
+    let len = n.checked_ilog10().map_or(1, |d| d as usize + 1);
+    out.reserve(len);
+    let digits = &mut out.spare_capacity_mut()[..len];
+    let mut i = len;
+    while n >= 100 {
+        i -= 2;
+        let [a, b] = DIGIT_PAIRS[(n % 100) as usize];
+        digits[i].write(a);
+        digits[i + 1].write(b);
+        n /= 100;
+    }
+    if n >= 10 {
+        let [a, b] = DIGIT_PAIRS[n as usize];
+        digits[0].write(a);
+        digits[1].write(b);
+    } else {
+        digits[0].write(b'0' + n as u8);
+    }
+    // SAFETY: `len` is the number of digits of `n`, and the loop and the last step wrote
+    // each of `digits[..len]` once (two per division by 100, then one or two).
+    unsafe { out.set_len(out.len() + len) }
 }
 
 /// The digits of `n`: they are `buf[start..]`.
