@@ -8,6 +8,7 @@
 //! ```text
 //! cargo bench --bench throughput                    # the whole matrix, 100k and 1M logs
 //! cargo bench --bench throughput -- --quick         # tcp kv only, 100k logs
+//! cargo bench --bench throughput -- --only tls-kv --logs 100000   # one scenario
 //! cargo bench --bench throughput -- --logs 200000 --runs 5 --no-reference
 //! ```
 //!
@@ -58,6 +59,8 @@ struct Options {
     runs: usize,
     quick: bool,
     reference: bool,
+    /// `--only TRANSPORT-BODY` (e.g. `tls-kv`): that scenario alone.
+    only: Option<String>,
 }
 
 fn options() -> Result<Options, String> {
@@ -67,6 +70,7 @@ fn options() -> Result<Options, String> {
         runs: 5,
         quick: false,
         reference: true,
+        only: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -77,6 +81,7 @@ fn options() -> Result<Options, String> {
                 o.logs = vec![100_000];
             }
             "--no-reference" => o.reference = false,
+            "--only" => o.only = Some(args.next().ok_or("--only needs e.g. tls-kv")?),
             "--pipeline" => o.pipeline_only = true,
             "--logs" => {
                 let v = args.next().ok_or("--logs needs a number")?;
@@ -601,7 +606,17 @@ async fn run(opts: Options) -> Result<(), String> {
     header();
     let mut scenarios: Vec<(Transport, &str, usize)> = Vec::new();
     for &n in &opts.logs {
-        if opts.quick || n > 100_000 {
+        if let Some(only) = &opts.only {
+            let (t, body) = only.split_once('-').unwrap_or((only, "kv"));
+            let t = [Transport::Tcp, Transport::Tls, Transport::Udp]
+                .into_iter()
+                .find(|x| x.name() == t);
+            let body = ["kv", "json", "cef"].into_iter().find(|b| *b == body);
+            let (Some(t), Some(body)) = (t, body) else {
+                return Err(format!("--only {only:?}: use tcp|tls|udp-kv|json|cef"));
+            };
+            scenarios.push((t, body, n));
+        } else if opts.quick || n > 100_000 {
             scenarios.push((Transport::Tcp, "kv", n));
         } else {
             for t in [Transport::Tcp, Transport::Tls, Transport::Udp] {
