@@ -215,10 +215,11 @@ impl<'b> Sink<'b> for Writer<'_> {
         let Framed { framing, max } = self.framed;
         let origin = group_origin(&self.origin, &self.cursor);
         let formatter = self.formatter;
+        let timestamps = &mut self.timestamps;
         let truncated = self
             .batch
             .push_formatted(framing, max, self.scratch, |out| {
-                formatter.write(out, record, &origin)
+                formatter.write_with(out, timestamps, record, &origin)
             });
         self.finished(truncated);
     }

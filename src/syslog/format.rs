@@ -4,12 +4,10 @@
 use std::io::Write;
 
 use super::body::{self, Cef, FieldFilter, Leef};
-use super::frame::write_decimal;
 use super::header::{write_header_field, Timestamps, APP_NAME_MAX, HOSTNAME_MAX, MSGID_MAX};
 use super::put::put;
 use super::{parse_facility, parse_severity};
 use crate::record::Record;
-use crate::time::Utc;
 
 /// `SYSLOG_FORMAT`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,11 +64,21 @@ const TAG_MAX: usize = 32;
 impl Formatter {
     /// Appends the whole message for `record`.
     pub fn write(&self, out: &mut Vec<u8>, record: &Record<'_>, origin: &Origin<'_>) {
+        self.write_with(out, &mut Timestamps::default(), record, origin);
+    }
+
+    /// [`Formatter::write`] with `timestamps` kept from message to message.
+    pub fn write_with(
+        &self,
+        out: &mut Vec<u8>,
+        timestamps: &mut Timestamps,
+        record: &Record<'_>,
+        origin: &Origin<'_>,
+    ) {
         let facility = self.number(&self.facility, record, parse_facility);
         let severity = self.number(&self.severity, record, parse_severity);
         let pri = pri(facility, severity);
-        let mut timestamps = Timestamps::default();
-        self.write_head(out, &mut timestamps, pri, record.time, record.time_ns);
+        self.write_head(out, timestamps, pri, record.time, record.time_ns);
         let hostname = self.text(&self.hostname, record);
         let app_name = self.text(&self.app_name, record);
         let msgid = self.text(&self.msgid, record);
@@ -114,25 +122,13 @@ impl Formatter {
         time: u32,
         time_ns: u32,
     ) {
-        out.push(b'<');
-        write_decimal(out, u64::from(pri));
+        timestamps.write_pri(out, pri);
         match self.format {
             SyslogFormat::Rfc5424 => {
-                out.extend_from_slice(b">1 ");
+                put(out, b"1 ");
                 timestamps.write(out, time, time_ns);
             }
-            SyslogFormat::Rfc3164 => {
-                let t = Utc::from_unix(i64::from(time));
-                let _ = write!(
-                    out,
-                    ">{} {:>2} {:02}:{:02}:{:02}",
-                    t.month_abbr(),
-                    t.day,
-                    t.hour,
-                    t.minute,
-                    t.second
-                );
-            }
+            SyslogFormat::Rfc3164 => timestamps.write_legacy(out, time),
         }
     }
 

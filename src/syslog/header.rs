@@ -6,7 +6,7 @@
 //! (HOSTNAME 255, APP-NAME 48, PROCID 128, MSGID 32). TIMESTAMP is UTC with microseconds:
 //! `2023-11-14T22:13:20.123456Z`.
 
-use super::frame::DIGIT_PAIRS;
+use super::frame::{write_decimal, DIGIT_PAIRS};
 use super::put::put;
 use crate::time::Utc;
 
@@ -16,41 +16,91 @@ pub const APP_NAME_MAX: usize = 48;
 pub const PROCID_MAX: usize = 128;
 pub const MSGID_MAX: usize = 32;
 
-/// Writes RFC 5424 timestamps, `YYYY-MM-DDThh:mm:ss.ffffffZ` (nanoseconds truncated to
-/// microseconds, as RFC 5424 allows at most six fraction digits; an out-of-range
-/// nanosecond part is clamped), working out the calendar date only when the day changes:
-/// the logs of a pull are mostly of one day.
+/// Writes the start of headers: `<PRI>` and the timestamp, RFC 5424
+/// `YYYY-MM-DDThh:mm:ss.ffffffZ` (nanoseconds truncated to microseconds, as RFC 5424 allows
+/// at most six fraction digits; an out-of-range nanosecond part is clamped) or RFC 3164
+/// `Mmm dd hh:mm:ss`. The calendar date is worked out only when the day changes (the logs
+/// of a pull are mostly of one day) and `<PRI>` only when the PRI does.
 #[derive(Debug, Default, Clone)]
 pub struct Timestamps {
-    /// Days since the epoch of `date` (`None` before the first).
+    /// Days since the epoch of the dates (`None` before the first).
     day: Option<u32>,
     /// `YYYY-MM-DD`.
     date: [u8; 10],
+    /// `Mmm dd` (the day padded with a space).
+    legacy_date: [u8; 6],
+    /// The PRI of `pri_text` (`None` before the first).
+    pri: Option<u16>,
+    /// `<PRI>`, `pri_len` bytes.
+    pri_text: [u8; 8],
+    pri_len: usize,
 }
 
 impl Timestamps {
+    /// `<PRI>`.
+    pub fn write_pri(&mut self, out: &mut Vec<u8>, pri: u16) {
+        if self.pri != Some(pri) {
+            let mut text = Vec::with_capacity(8);
+            text.push(b'<');
+            write_decimal(&mut text, u64::from(pri));
+            text.push(b'>');
+            self.pri_text[..text.len()].copy_from_slice(&text);
+            self.pri_len = text.len();
+            self.pri = Some(pri);
+        }
+        put(out, &self.pri_text[..self.pri_len]);
+    }
+
+    /// The dates of `day`, worked out when it is not the last one's.
+    fn day(&mut self, day: u32) {
+        if self.day == Some(day) {
+            return;
+        }
+        let t = Utc::from_unix(i64::from(day) * 86_400);
+        put_digits(&mut self.date[0..4], t.year as u32);
+        self.date[4] = b'-';
+        put_digits(&mut self.date[5..7], t.month);
+        self.date[7] = b'-';
+        put_digits(&mut self.date[8..10], t.day);
+        self.legacy_date[..3].copy_from_slice(t.month_abbr().as_bytes());
+        self.legacy_date[3] = b' ';
+        put_digits(&mut self.legacy_date[4..6], t.day);
+        if t.day < 10 {
+            self.legacy_date[4] = b' ';
+        }
+        self.day = Some(day);
+    }
+
+    /// The RFC 5424 timestamp.
     pub fn write(&mut self, out: &mut Vec<u8>, time: u32, time_ns: u32) {
         let (day, second) = (time / 86_400, time % 86_400);
-        if self.day != Some(day) {
-            let t = Utc::from_unix(i64::from(day) * 86_400);
-            let mut date = *b"0000-00-00";
-            put_digits(&mut date[0..4], t.year as u32);
-            put_digits(&mut date[5..7], t.month);
-            put_digits(&mut date[8..10], t.day);
-            *self = Timestamps {
-                day: Some(day),
-                date,
-            };
-        }
+        self.day(day);
         let micros = time_ns.min(999_999_999) / 1000;
         let mut buf = *b"0000-00-00T00:00:00.000000Z";
         buf[..10].copy_from_slice(&self.date);
-        put_digits(&mut buf[11..13], second / 3600);
-        put_digits(&mut buf[14..16], second / 60 % 60);
-        put_digits(&mut buf[17..19], second % 60);
+        put_time(&mut buf[11..19], second);
         put_digits(&mut buf[20..26], micros);
         put(out, &buf);
     }
+
+    /// The RFC 3164 timestamp.
+    pub fn write_legacy(&mut self, out: &mut Vec<u8>, time: u32) {
+        let (day, second) = (time / 86_400, time % 86_400);
+        self.day(day);
+        let mut buf = *b"Mmm dd 00:00:00";
+        buf[..6].copy_from_slice(&self.legacy_date);
+        put_time(&mut buf[7..15], second);
+        put(out, &buf);
+    }
+}
+
+/// `hh:mm:ss` of the `second` of a day into `slot` (8 bytes).
+fn put_time(slot: &mut [u8], second: u32) {
+    put_digits(&mut slot[0..2], second / 3600);
+    slot[2] = b':';
+    put_digits(&mut slot[3..5], second / 60 % 60);
+    slot[5] = b':';
+    put_digits(&mut slot[6..8], second % 60);
 }
 
 /// Writes the last `slot.len()` decimal digits of `n` into `slot`, zero-padded.
@@ -138,6 +188,44 @@ mod tests {
             Timestamps::default().write(&mut fresh, time, ns);
             timestamps.write(&mut reused, time, ns);
             assert_eq!(reused, fresh, "{time}");
+        }
+    }
+
+    #[test]
+    fn pri_and_legacy_timestamps_are_what_formatting_writes() {
+        let mut cached = Timestamps::default();
+        let times = [
+            0,
+            86_399,
+            86_400,
+            1_709_622_489,
+            1_709_164_800,
+            1_704_067_199,
+        ]
+        .into_iter()
+        .chain((0..500u32).map(|i| 1_700_000_000u32.wrapping_add(i.wrapping_mul(86_413))))
+        .chain([u32::MAX]);
+        for (i, time) in times.enumerate() {
+            let t = Utc::from_unix(i64::from(time));
+            let want = format!(
+                "{} {:>2} {:02}:{:02}:{:02}",
+                t.month_abbr(),
+                t.day,
+                t.hour,
+                t.minute,
+                t.second
+            );
+            let (mut fresh, mut reused) = (Vec::new(), Vec::new());
+            Timestamps::default().write_legacy(&mut fresh, time);
+            // The same writer for both kinds of timestamp and changing PRIs.
+            cached.write(&mut Vec::new(), time.wrapping_add(86_400), 0);
+            cached.write_legacy(&mut reused, time);
+            assert_eq!(String::from_utf8(fresh).unwrap(), want);
+            assert_eq!(String::from_utf8(reused).unwrap(), want);
+            let pri = [0, 7, 13, 134, 191][i % 5];
+            let mut out = b"x".to_vec();
+            cached.write_pri(&mut out, pri);
+            assert_eq!(out, format!("x<{pri}>").into_bytes());
         }
     }
 
