@@ -134,7 +134,7 @@ pub fn write_decimal(out: &mut Vec<u8>, mut n: u64) {
 }
 
 /// The digits of `n`: they are `buf[start..]`.
-fn decimal(mut n: u64) -> ([u8; 20], usize) {
+pub(crate) fn decimal(mut n: u64) -> ([u8; 20], usize) {
     let mut buf = [0u8; 20];
     let mut i = buf.len();
     while n >= 100 {

@@ -6,7 +6,7 @@
 //! (HOSTNAME 255, APP-NAME 48, PROCID 128, MSGID 32). TIMESTAMP is UTC with microseconds:
 //! `2023-11-14T22:13:20.123456Z`.
 
-use super::frame::{write_decimal, DIGIT_PAIRS};
+use super::frame::{decimal, DIGIT_PAIRS};
 use super::put::put;
 use crate::time::Utc;
 
@@ -40,12 +40,13 @@ impl Timestamps {
     /// `<PRI>`.
     pub fn write_pri(&mut self, out: &mut Vec<u8>, pri: u16) {
         if self.pri != Some(pri) {
-            let mut text = Vec::with_capacity(8);
-            text.push(b'<');
-            write_decimal(&mut text, u64::from(pri));
-            text.push(b'>');
-            self.pri_text[..text.len()].copy_from_slice(&text);
-            self.pri_len = text.len();
+            // At most five digits: `<` + digits + `>` fits the eight bytes.
+            let (digits, first) = decimal(u64::from(pri));
+            let digits = &digits[first..];
+            self.pri_text[0] = b'<';
+            self.pri_text[1..=digits.len()].copy_from_slice(digits);
+            self.pri_text[digits.len() + 1] = b'>';
+            self.pri_len = digits.len() + 2;
             self.pri = Some(pri);
         }
         put(out, &self.pri_text[..self.pri_len]);
