@@ -576,6 +576,8 @@ async fn run(opts: Options) -> Result<(), String> {
     let http = sls_syslog::http_client()?;
     let tmp = std::env::temp_dir().join(format!("sls-syslog-bench-{}", std::process::id()));
     std::fs::create_dir_all(&tmp).map_err(|e| e.to_string())?;
+    // Removed however `run` ends: after --pipeline-only and after an error too.
+    let _cleanup = RemoveOnDrop(tmp.clone());
     let pki = tmp.join("pki");
     std::fs::create_dir_all(&pki).map_err(|e| e.to_string())?;
     make_pki(&pki)?;
@@ -678,8 +680,15 @@ async fn run(opts: Options) -> Result<(), String> {
         let n = opts.logs.iter().copied().min().unwrap_or(100_000);
         reference(&all[..n / LOGS_PER_GROUP], &tmp, &pki).await?;
     }
-    let _ = std::fs::remove_dir_all(&tmp);
     Ok(())
+}
+
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// The CPU cost of the in-memory stages alone (decode and flatten a decompressed PullLogs
