@@ -360,13 +360,16 @@ pub fn write_cef(out: &mut Vec<u8>, record: &Record<'_>, cef: &Cef, filter: &Fie
     let mut custom = [(0usize, 0usize); 32];
     let mut more: Vec<(usize, usize)> = Vec::new();
     let mut n_custom = 0usize;
-    for (key, value) in &record.fields {
-        if key == "__time__" || key == "__time_ns_part__" || !filter.keeps(key) {
-            continue;
-        }
+    let mut keys = CEF_MEMO.with_borrow_mut(std::mem::take);
+    for (pos, (key, value)) in record
+        .fields
+        .iter()
+        .filter(|(key, _)| key != "__time__" && key != "__time_ns_part__" && filter.keeps(key))
+        .enumerate()
+    {
         out.push(b' ');
         let start = out.len();
-        if write_cef_key(out, key) {
+        if keys.write(out, pos, key) {
             let base_end = out.len();
             let seen = |out: &Vec<u8>, end: usize| {
                 let k = &out[start..end];
@@ -393,6 +396,55 @@ pub fn write_cef(out: &mut Vec<u8>, record: &Record<'_>, cef: &Cef, filter: &Fie
             Value::Text(t) => cef_value(out, t),
             Value::Number(n) => write_decimal(out, u64::from(*n)),
         }
+    }
+    CEF_MEMO.with_borrow_mut(|memo| *memo = keys);
+}
+
+thread_local! {
+    /// The CEF keys of the last messages written on this thread.
+    static CEF_MEMO: std::cell::RefCell<KeyMemo> = const { std::cell::RefCell::new(KeyMemo::new()) };
+}
+
+/// CEF keys by field position: the logs of a log group (and of a logstore) mostly repeat
+/// the same field names in the same order, so the key for the `pos`-th field is usually the
+/// one worked out for the previous message, and checking that is one comparison instead of a
+/// dictionary search and a camel-case conversion.
+#[derive(Default)]
+struct KeyMemo {
+    /// Field name, CEF key, whether the key is custom.
+    slots: Vec<(String, Vec<u8>, bool)>,
+}
+
+impl KeyMemo {
+    /// Positions remembered at most (a message with more fields converts the rest each time).
+    const MAX: usize = 256;
+
+    const fn new() -> KeyMemo {
+        KeyMemo { slots: Vec::new() }
+    }
+
+    /// Appends the CEF key of `field`, the `pos`-th field written; returns whether it is a
+    /// custom key (as [`write_cef_key`]).
+    fn write(&mut self, out: &mut Vec<u8>, pos: usize, field: &str) -> bool {
+        if let Some((name, key, custom)) = self.slots.get(pos) {
+            if name == field {
+                put(out, key);
+                return *custom;
+            }
+        }
+        let start = out.len();
+        let custom = write_cef_key(out, field);
+        let key = &out[start..];
+        if let Some(slot) = self.slots.get_mut(pos) {
+            slot.0.clear();
+            slot.0.push_str(field);
+            slot.1.clear();
+            slot.1.extend_from_slice(key);
+            slot.2 = custom;
+        } else if pos == self.slots.len() && pos < KeyMemo::MAX {
+            self.slots.push((field.to_owned(), key.to_vec(), custom));
+        }
+        custom
     }
 }
 
@@ -693,6 +745,46 @@ mod tests {
             "{out}"
         );
         assert_eq!(out.matches(" rt=").count() + out.matches("|rt=").count(), 1);
+    }
+
+    /// Keys remembered by position from one message to the next: fields that move, change,
+    /// appear and disappear still get their own key, and collisions are still numbered.
+    #[test]
+    fn cef_keys_stay_right_when_the_fields_change_between_messages() {
+        let messages: [&[(&'static str, &'static str)]; 6] = [
+            &[("status", "200"), ("remote_addr", "a"), ("msg", "m")],
+            &[("status", "200"), ("remote_addr", "a"), ("msg", "m")],
+            &[("msg", "m"), ("status", "200"), ("remote_addr", "a")],
+            &[("remote-addr", "b"), ("remote_addr", "a")],
+            &[
+                ("remote_addr", "a"),
+                ("remote-addr", "b"),
+                ("x", "1"),
+                ("y", "2"),
+            ],
+            &[("act", "1")],
+        ];
+        for fields in messages {
+            let mut out = Vec::new();
+            write_cef(&mut out, &record(fields), &cef(), &FieldFilter::default());
+            let out = s(out);
+            let mut expected = String::new();
+            let mut seen: Vec<String> = Vec::new();
+            for (k, v) in fields {
+                let mut key = cef_key(k);
+                if key.starts_with("sls") {
+                    let base = key.clone();
+                    let mut n = 2;
+                    while seen.contains(&key) {
+                        key = format!("{base}{n}");
+                        n += 1;
+                    }
+                    seen.push(key.clone());
+                }
+                expected.push_str(&format!(" {key}={v}"));
+            }
+            assert!(out.ends_with(&expected), "{out} should end with {expected}");
+        }
     }
 
     #[test]
