@@ -176,7 +176,7 @@ static JSON_CONTROL: [[u8; 6]; 32] = {
 };
 
 /// A JSON string (RFC 8259 §7: `"`, `\` and control characters escaped).
-fn json_string(out: &mut Vec<u8>, s: &str) {
+pub fn json_string(out: &mut Vec<u8>, s: &str) {
     static SPECIAL: Special = special(b"\"\\", true);
     out.push(b'"');
     write_replacing(out, s.as_bytes(), &SPECIAL, |b| match b {

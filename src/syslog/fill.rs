@@ -1,17 +1,17 @@
 //! A decompressed PullLogs body → one batch of framed messages: what each pull of an
 //! invocation goes through.
 //!
-//! A kv body with constant header values (the default settings) is written as the body is
-//! read: the header's start from the log's time, the rest of the header and the group's
-//! fields (topic, source, tags) copied from what was built once per log group, then each
-//! content as it comes ([`Body::stream`]). Every other log, and every other format, is
-//! flattened into a [`Record`] first and formatted from it. Both give the same bytes; the
-//! tests compare them.
+//! A kv or JSON body with constant header values (the default settings, or a JSON body) is
+//! written as the body is read: the header's start from the log's time, the rest of the
+//! header and the group's fields (topic, source, tags) copied from what was built once per
+//! log group, then each content as it comes ([`Body::stream`]). Every other log, and CEF and
+//! LEEF, are flattened into a [`Record`] first and formatted from it. Both give the same
+//! bytes; the tests compare them.
 
 use std::borrow::Cow;
 
-use super::body::{kv_key, kv_pair};
-use super::format::{Formatter, Origin};
+use super::body::{json_string, kv_key, kv_pair};
+use super::format::{Formatter, Origin, Streamed};
 use super::frame::{write_decimal, Batch, Framing};
 use super::header::Timestamps;
 use super::put::{put, put_all};
@@ -57,9 +57,11 @@ pub fn fill(
         scratch,
         filled: Filled::default(),
         cursor: None,
-        separator: formatter.streamed_kv().filter(|_| stream),
+        streamed: formatter.streamed().filter(|_| stream),
         pri: formatter.constant_pri(),
+        keeps_time: formatter.filter.keeps("__time__"),
         keeps_ns: formatter.filter.keeps("__time_ns_part__"),
+        comma: false,
         timestamps: Timestamps::default(),
         rest: Vec::new(),
         before_ns: Vec::new(),
@@ -80,10 +82,14 @@ struct Writer<'a> {
     filled: Filled,
     /// The current group's cursor, when the structured data names it.
     cursor: Option<String>,
-    /// The kv separator when logs are streamed.
-    separator: Option<&'a str>,
+    /// The body when logs are streamed.
+    streamed: Option<Streamed<'a>>,
     pri: u16,
+    /// Whether a JSON body has `__time__`.
+    keeps_time: bool,
     keeps_ns: bool,
+    /// JSON: the object being streamed has a member already (the next needs a comma).
+    comma: bool,
     timestamps: Timestamps,
     /// Built once per group: the header after the timestamp, and the body's fields before
     /// and after `__time_ns_part__`.
@@ -113,7 +119,7 @@ impl Writer<'_> {
 
 impl<'b> Sink<'b> for Writer<'_> {
     fn streams(&self) -> bool {
-        self.separator.is_some()
+        self.streamed.is_some()
     }
 
     fn group(
@@ -127,7 +133,7 @@ impl<'b> Sink<'b> for Writer<'_> {
         if f.sd_id.is_some() {
             self.cursor = sls::cursor_after(self.origin.cursor, index as u64);
         }
-        let Some(sep) = self.separator else {
+        let Some(streamed) = self.streamed else {
             return;
         };
         // The header's rest changes from group to group only with the group's cursor.
@@ -145,18 +151,28 @@ impl<'b> Sink<'b> for Writer<'_> {
             self.rest = rest;
         }
         let mut name = std::mem::take(&mut self.name);
+        // Each kv field as `||key=value`, each JSON member as `,"key":"value"`.
         let mut kv = |out: &mut Vec<u8>, fields: &mut dyn Iterator<Item = (&str, &str, &str)>| {
             out.clear();
             for (prefix, key, value) in fields {
-                if f.filter.keeps_all() {
+                if let (Streamed::Kv(sep), true) = (streamed, f.filter.keeps_all()) {
                     put_all(out, [sep, prefix, key, "=", value].map(str::as_bytes));
                     continue;
                 }
                 name.clear();
                 name.push_str(prefix);
                 name.push_str(key);
-                if f.filter.keeps(&name) {
-                    kv_pair(out, sep, &name, value);
+                if !f.filter.keeps(&name) {
+                    continue;
+                }
+                match streamed {
+                    Streamed::Kv(sep) => kv_pair(out, sep, &name, value),
+                    Streamed::Json => {
+                        out.push(b',');
+                        json_string(out, &name);
+                        out.push(b':');
+                        json_string(out, value);
+                    }
                 }
             }
         };
@@ -183,24 +199,69 @@ impl<'b> Sink<'b> for Writer<'_> {
         self.formatter
             .write_head(out, timestamps, self.pri, time, time_ns);
         put(out, &self.rest);
-        put(out, &self.before_ns);
-        if time_ns != 0 && self.keeps_ns {
-            kv_key(out, self.separator.unwrap_or_default(), "__time_ns_part__");
-            write_decimal(out, u64::from(time_ns));
+        let with_ns = time_ns != 0 && self.keeps_ns;
+        match self.streamed {
+            Some(Streamed::Json) => {
+                // Members as the record has them: __time__, topic, source, the nanosecond
+                // part, tags. The pieces start with a comma, dropped from the first.
+                out.push(b'{');
+                let mut comma = false;
+                let mut member = |out: &mut Vec<u8>, piece: &[u8]| {
+                    if let Some(rest) = piece.get(usize::from(!comma)..) {
+                        put(out, rest);
+                        comma = true;
+                    }
+                };
+                if self.keeps_time {
+                    member(out, b",\"__time__\":");
+                    write_decimal(out, u64::from(time));
+                }
+                member(out, &self.before_ns);
+                if with_ns {
+                    member(out, b",\"__time_ns_part__\":");
+                    write_decimal(out, u64::from(time_ns));
+                }
+                member(out, &self.after_ns);
+                self.comma = comma;
+            }
+            Some(Streamed::Kv(sep)) => {
+                put(out, &self.before_ns);
+                if with_ns {
+                    kv_key(out, sep, "__time_ns_part__");
+                    write_decimal(out, u64::from(time_ns));
+                }
+                put(out, &self.after_ns);
+            }
+            None => {}
         }
-        put(out, &self.after_ns);
     }
 
     #[inline(always)]
     fn field(&mut self, key: &str, value: &str) {
-        if self.formatter.filter.keeps(key) {
-            let separator = self.separator.unwrap_or_default();
-            kv_pair(&mut self.batch.buf, separator, key, value);
+        if !self.formatter.filter.keeps(key) {
+            return;
+        }
+        let out = &mut self.batch.buf;
+        match self.streamed {
+            Some(Streamed::Kv(separator)) => kv_pair(out, separator, key, value),
+            Some(Streamed::Json) => {
+                if self.comma {
+                    out.push(b',');
+                }
+                self.comma = true;
+                json_string(out, key);
+                out.push(b':');
+                json_string(out, value);
+            }
+            None => {}
         }
     }
 
     #[inline]
     fn end(&mut self) {
+        if self.streamed == Some(Streamed::Json) {
+            self.batch.buf.push(b'}');
+        }
         let Framed { framing, max } = self.framed;
         let truncated = self.batch.finish(self.start, framing, max, self.scratch);
         self.finished(truncated);
@@ -291,6 +352,17 @@ mod tests {
                 ("SYSLOG_FRAMING", "octet-counting"),
                 ("SYSLOG_MAX_MESSAGE_BYTES", "480"),
             ],
+            &[("SYSLOG_MESSAGE_FORMAT", "json")],
+            &[
+                ("SYSLOG_MESSAGE_FORMAT", "json"),
+                ("SYSLOG_EXCLUDE_FIELDS", "__time__,__topic__,__source__"),
+                ("SYSLOG_FORMAT", "rfc3164"),
+            ],
+            &[
+                ("SYSLOG_MESSAGE_FORMAT", "json"),
+                ("SYSLOG_INCLUDE_FIELDS", "__tag__:*,__time_ns_part__,level"),
+                ("SYSLOG_MAX_MESSAGE_BYTES", "480"),
+            ],
         ] {
             let s = settings(vars);
             let body = sample_body();
@@ -307,7 +379,7 @@ mod tests {
         for vars in [
             [("SYSLOG_HOSTNAME_FIELD", "host")],
             [("SYSLOG_SEVERITY_FIELD", "level")],
-            [("SYSLOG_MESSAGE_FORMAT", "json")],
+            [("SYSLOG_MESSAGE_FORMAT", "leef")],
             [("SYSLOG_MESSAGE_FORMAT", "cef")],
         ] {
             let s = settings(&vars);
@@ -381,7 +453,11 @@ mod tests {
         };
         let all: Vec<Vec<u8>> = logs.iter().map(|(l, _)| l.clone()).collect();
         let body = [field(0x0a, &group(&all)), field(0x0a, &group(&all[..3]))].concat();
-        for vars in [&[][..], &[("SYSLOG_SD_ID", "sls@32473")]] {
+        for vars in [
+            &[][..],
+            &[("SYSLOG_SD_ID", "sls@32473")],
+            &[("SYSLOG_MESSAGE_FORMAT", "json")],
+        ] {
             let s = settings(vars);
             let (f, bytes) = filled(&s, &body, true);
             let streamable = logs.iter().filter(|(_, s)| *s).count() as u64;
@@ -407,14 +483,26 @@ mod tests {
         ]
         .concat();
         let body = [field(0x0a, &odd), field(0x0a, &repeated)].concat();
-        for vars in [&[][..], &[("SYSLOG_EXCLUDE_FIELDS", "__tag__:u")]] {
+        for (vars, last, first) in [
+            (&[][..], "__tag__:t=3", "__tag__:t=1"),
+            (
+                &[("SYSLOG_EXCLUDE_FIELDS", "__tag__:u")],
+                "__tag__:t=3",
+                "__tag__:t=1",
+            ),
+            (
+                &[("SYSLOG_MESSAGE_FORMAT", "json")],
+                r#""__tag__:t":"3""#,
+                r#""__tag__:t":"1""#,
+            ),
+        ] {
             let s = settings(vars);
             let (f, bytes) = filled(&s, &body, true);
             assert_eq!((f.logs, f.streamed), (4, 2));
             assert_eq!(check_fill(&s, &body, &ORIGIN).unwrap(), bytes);
             let text = String::from_utf8(bytes).unwrap();
-            assert!(text.contains("__tag__:t=3"), "{text}");
-            assert!(!text.contains("__tag__:t=1"), "{text}");
+            assert!(text.contains(last), "{text}");
+            assert!(!text.contains(first), "{text}");
         }
     }
 }

@@ -61,6 +61,14 @@ pub struct Origin<'a> {
 /// RFC 3164 allows a TAG of at most 32 characters.
 const TAG_MAX: usize = 32;
 
+/// A body that can be written as the log is read ([`Formatter::streamed`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Streamed<'a> {
+    /// kv with this separator.
+    Kv(&'a str),
+    Json,
+}
+
 impl Formatter {
     /// Appends the whole message for `record`.
     pub fn write(&self, out: &mut Vec<u8>, record: &Record<'_>, origin: &Origin<'_>) {
@@ -91,19 +99,21 @@ impl Formatter {
         }
     }
 
-    /// The separator of a kv body when nothing of a message but its time and its body
-    /// depends on the log: every header value is a constant. Such messages are built from
-    /// [`Formatter::write_head`], the group's [`Formatter::write_rest`] and the fields as
-    /// they are read (see [`fill`](super::fill)).
-    pub fn streamed_kv(&self) -> Option<&str> {
+    /// The body when nothing of a message but its time and its body depends on the log
+    /// (every header value is a constant) and the body is kv or JSON. Such messages are built
+    /// from [`Formatter::write_head`], the group's [`Formatter::write_rest`] and the fields
+    /// as they are read (see [`fill`](super::fill)).
+    pub fn streamed(&self) -> Option<Streamed<'_>> {
         let constant = self.facility.field.is_none()
             && self.severity.field.is_none()
             && self.hostname.field.is_none()
             && self.app_name.field.is_none()
             && self.msgid.field.is_none();
         match &self.body {
-            MessageFormat::Kv(sep) if constant => Some(sep),
-            _ => None,
+            _ if !constant => None,
+            MessageFormat::Kv(sep) => Some(Streamed::Kv(sep)),
+            MessageFormat::Json => Some(Streamed::Json),
+            MessageFormat::Cef(_) | MessageFormat::Leef(_) => None,
         }
     }
 
