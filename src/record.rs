@@ -275,7 +275,7 @@ impl<'a> Body<'a> {
                         streaming = false;
                         return;
                     };
-                    if seen.mark(k) && (keys.contains(&k) || is_tag(k)) {
+                    if seen.mark(k) && (keys.contains(&k) || is_tag(k)) || sink.forces_record(k) {
                         streaming = false;
                         return;
                     }
@@ -315,6 +315,11 @@ pub trait Sink<'b> {
     fn begin(&mut self, time: u32, time_ns: u32);
     /// A content of the log, whose key is none of the log's earlier keys.
     fn field(&mut self, key: &str, value: &str);
+    /// Whether a content named `key` must send its log down the record path (the sink took
+    /// something from the group that such a content would change in the record).
+    fn forces_record(&self, _key: &str) -> bool {
+        false
+    }
     /// The log begun is complete.
     fn end(&mut self);
     /// Forget the log begun: it comes again as a `record`.

@@ -329,19 +329,35 @@ proptest! {
     }
 
     /// Whole bodies (repeated and reserved keys, missing and odd nanosecond parts, several
-    /// groups with their own cursors) under any settings, kv or JSON with constant header
-    /// values five times in six: the logs written as they are read come out exactly as when each
+    /// groups with their own cursors) under any settings, kv, JSON or LEEF with constant
+    /// header values seven times in eight: the logs written as they are read come out exactly as when each
     /// is formatted from its record.
     #[test]
     fn streamed_bodies_match_their_records(
         list in group_list(),
         (vars, udp) in vars(),
-        streamable in prop_oneof![3 => Just(Some("kv")), 2 => Just(Some("json")), 1 => Just(None)],
+        streamable in prop_oneof![3 => Just(Some("kv")), 2 => Just(Some("json")), 2 => Just(Some("leef")), 1 => Just(None)],
+        group_fields in any::<bool>(),
     ) {
         let mut map: HashMap<String, String> = vars.into_iter().collect();
         if let Some(body) = streamable {
             map.insert("SYSLOG_MESSAGE_FORMAT".into(), body.into());
-            map.retain(|k, _| !k.ends_with("_FIELD") || k.starts_with("SYSLOG_CEF") || k.starts_with("SYSLOG_LEEF"));
+            map.retain(|k, _| !k.ends_with("_FIELD") || k.starts_with("SYSLOG_CEF"));
+            if group_fields {
+                // Header values from the group's fields (tag keys include `host`, `level`
+                // and `msgid`; a content may be named `__tag__:x`): the logs still stream,
+                // but for a content named like one of those tags.
+                for (k, v) in [
+                    ("SYSLOG_HOSTNAME_FIELD", "__tag__:host"),
+                    ("SYSLOG_APP_NAME_FIELD", "__topic__"),
+                    ("SYSLOG_MSGID_FIELD", "__tag__:x"),
+                    ("SYSLOG_SEVERITY_FIELD", "__tag__:level"),
+                    ("SYSLOG_FACILITY_FIELD", "__source__"),
+                    ("SYSLOG_LEEF_EVENT_ID_FIELD", "__tag__:msgid"),
+                ] {
+                    map.insert(k.into(), v.into());
+                }
+            }
         }
         map.insert("SYSLOG_HOST".into(), "127.0.0.1".into());
         map.insert("SYSLOG_PROTOCOL".into(), if udp { "udp" } else { "tcp" }.into());

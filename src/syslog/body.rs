@@ -10,8 +10,6 @@
 //! The fields written are chosen by [`FieldFilter`] (`SYSLOG_INCLUDE_FIELDS`,
 //! `SYSLOG_EXCLUDE_FIELDS`).
 
-use std::io::Write;
-
 use std::borrow::Cow;
 
 use super::frame::write_decimal;
@@ -521,56 +519,100 @@ pub const LEEF_DEV_TIME_FORMAT: &str = "MMM dd yyyy HH:mm:ss.SSS z";
 
 /// `LEEF:2.0|vendor|product|version|eventID|delimiter|devTime=…^devTimeFormat=…^key=value…`.
 pub fn write_leef(out: &mut Vec<u8>, record: &Record<'_>, leef: &Leef, filter: &FieldFilter) {
-    // ASCII: parse_leef_delimiter accepts nothing else.
-    let d = leef.delimiter as u8;
-    static HEADER: Special = special(b"\r\n|", false);
-    let key_special = leef_special(&[d, b'=', b' ', b'\t']);
-    let value_special = leef_special(&[d]);
-    out.extend_from_slice(b"LEEF:2.0|");
     let event_id = text(record, leef.event_id_field.as_deref());
-    for part in [
-        leef.vendor.as_str(),
-        &leef.product,
-        &leef.version,
-        event_id.as_deref().unwrap_or(&leef.event_id),
-    ] {
+    leef_head(out, leef, event_id.as_deref().unwrap_or(&leef.event_id));
+    let d = leef.delimiter as u8;
+    leef_dev_time(out, d, record.time, record.time_ns);
+    let tables = LeefTables::new(d);
+    for (key, value) in &record.fields {
+        if leef_skips(key) || !filter.keeps(key) {
+            continue;
+        }
+        match value {
+            Value::Text(t) => tables.attribute(out, key, t),
+            Value::Number(n) => {
+                tables.key(out, key);
+                write_decimal(out, u64::from(*n));
+            }
+        }
+    }
+}
+
+/// `LEEF:2.0|vendor|product|version|eventID|delimiter|`.
+pub fn leef_head(out: &mut Vec<u8>, leef: &Leef, event_id: &str) {
+    static HEADER: Special = special(b"\r\n|", false);
+    out.extend_from_slice(b"LEEF:2.0|");
+    for part in [&leef.vendor, &leef.product, &leef.version, event_id] {
         leef_clean(out, part, &HEADER);
         out.push(b'|');
     }
-    write_leef_delimiter_header(out, d);
+    // ASCII: parse_leef_delimiter accepts nothing else.
+    write_leef_delimiter_header(out, leef.delimiter as u8);
     out.push(b'|');
-    let t = Utc::from_unix(i64::from(record.time));
-    let millis = record.time_ns.min(999_999_999) / 1_000_000;
-    let _ = write!(
-        out,
-        "devTime={} {:02} {:04} {:02}:{:02}:{:02}.{:03} UTC",
-        t.month_abbr(),
-        t.day,
-        t.year,
-        t.hour,
-        t.minute,
-        t.second,
-        millis
-    );
+}
+
+/// `devTime=Mmm dd yyyy HH:mm:ss.SSS UTC` + delimiter + `devTimeFormat=…` from the log's
+/// time.
+pub fn leef_dev_time(out: &mut Vec<u8>, d: u8, time: u32, time_ns: u32) {
+    let t = Utc::from_unix(i64::from(time));
+    let millis = time_ns.min(999_999_999) / 1_000_000;
+    let mut b = *b"devTime=Mmm dd yyyy HH:mm:ss.SSS UTC";
+    b[8..11].copy_from_slice(t.month_abbr().as_bytes());
+    let mut digits = |at: usize, n: u32, width: usize| {
+        let mut n = n;
+        for i in (at..at + width).rev() {
+            b[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+        }
+    };
+    // A u32 of seconds ends in 2106: the year has four digits.
+    digits(12, t.day, 2);
+    digits(15, t.year as u32, 4);
+    digits(20, t.hour, 2);
+    digits(23, t.minute, 2);
+    digits(26, t.second, 2);
+    digits(29, millis, 3);
+    put(out, &b);
     out.push(d);
     out.extend_from_slice(b"devTimeFormat=");
     out.extend_from_slice(LEEF_DEV_TIME_FORMAT.as_bytes());
-    for (key, value) in &record.fields {
-        // devTime and devTimeFormat are written above from the log's time.
-        if matches!(
-            key.as_ref(),
-            "__time__" | "__time_ns_part__" | "devTime" | "devTimeFormat"
-        ) || !filter.keeps(key)
-        {
-            continue;
+}
+
+/// Fields a LEEF body leaves out: the time ones, written as `devTime` above.
+pub fn leef_skips(key: &str) -> bool {
+    matches!(
+        key,
+        "__time__" | "__time_ns_part__" | "devTime" | "devTimeFormat"
+    )
+}
+
+/// What [`leef_clean`] replaces in LEEF keys and values for one delimiter.
+pub struct LeefTables {
+    d: u8,
+    key: Special,
+    value: Special,
+}
+
+impl LeefTables {
+    pub fn new(d: u8) -> LeefTables {
+        LeefTables {
+            d,
+            key: leef_special(&[d, b'=', b' ', b'\t']),
+            value: leef_special(&[d]),
         }
-        out.push(d);
-        leef_clean(out, key, &key_special);
+    }
+
+    /// Delimiter + `key=`.
+    pub fn key(&self, out: &mut Vec<u8>, key: &str) {
+        out.push(self.d);
+        leef_clean(out, key, &self.key);
         out.push(b'=');
-        match value {
-            Value::Text(t) => leef_clean(out, t, &value_special),
-            Value::Number(n) => write_decimal(out, u64::from(*n)),
-        }
+    }
+
+    /// Delimiter + `key=value`.
+    pub fn attribute(&self, out: &mut Vec<u8>, key: &str, value: &str) {
+        self.key(out, key);
+        leef_clean(out, value, &self.value);
     }
 }
 
@@ -784,6 +826,38 @@ mod tests {
                 expected.push_str(&format!(" {key}={v}"));
             }
             assert!(out.ends_with(&expected), "{out} should end with {expected}");
+        }
+    }
+
+    /// devTime written digit by digit is what `format!` gives, from 1970 to 2106.
+    #[test]
+    fn leef_dev_time_matches_format() {
+        let times = (0..2000u32)
+            .map(|i| i.wrapping_mul(2_147_483).wrapping_add(i * 7919))
+            .chain([0, 951_782_400, 1_700_000_000, u32::MAX]);
+        for (i, time) in times.enumerate() {
+            let ns = [
+                0,
+                999_999,
+                1_000_000,
+                123_456_789,
+                999_999_999,
+                1_500_000_000,
+            ][i % 6];
+            let mut out = Vec::new();
+            leef_dev_time(&mut out, b'^', time, ns);
+            let t = Utc::from_unix(i64::from(time));
+            let expected = format!(
+                "devTime={} {:02} {:04} {:02}:{:02}:{:02}.{:03} UTC^devTimeFormat={LEEF_DEV_TIME_FORMAT}",
+                t.month_abbr(),
+                t.day,
+                t.year,
+                t.hour,
+                t.minute,
+                t.second,
+                ns.min(999_999_999) / 1_000_000
+            );
+            assert_eq!(s(out), expected, "{time} {ns}");
         }
     }
 

@@ -1,16 +1,16 @@
 //! A decompressed PullLogs body → one batch of framed messages: what each pull of an
 //! invocation goes through.
 //!
-//! A kv or JSON body with constant header values (the default settings, or a JSON body) is
-//! written as the body is read: the header's start from the log's time, the rest of the
-//! header and the group's fields (topic, source, tags) copied from what was built once per
-//! log group, then each content as it comes ([`Body::stream`]). Every other log, and CEF and
-//! LEEF, are flattened into a [`Record`] first and formatted from it. Both give the same
-//! bytes; the tests compare them.
+//! A kv, JSON or LEEF body (with a constant event ID) under constant header values (the
+//! default settings) is written as the body is read: the header's start from the log's time,
+//! the rest of the header and the group's fields (topic, source, tags) copied from what was
+//! built once per log group, then each content as it comes ([`Body::stream`]). Every other
+//! log, and CEF, are flattened into a [`Record`] first and formatted from it. Both give the
+//! same bytes; the tests compare them.
 
 use std::borrow::Cow;
 
-use super::body::{json_string, kv_key, kv_pair};
+use super::body::{json_string, kv_key, kv_pair, leef_dev_time, leef_head, leef_skips, LeefTables};
 use super::format::{Formatter, Origin, Streamed};
 use super::frame::{write_decimal, Batch, Framing};
 use super::header::Timestamps;
@@ -49,6 +49,15 @@ pub fn fill(
     origin: &Origin<'_>,
     stream: bool,
 ) -> Result<Filled, WireError> {
+    let streamed = formatter.streamed().filter(|_| stream);
+    let mut leef_start = Vec::new();
+    let leef = match streamed {
+        Some(Streamed::Leef(leef)) => {
+            leef_head(&mut leef_start, leef, &leef.event_id);
+            Some(LeefTables::new(leef.delimiter as u8))
+        }
+        _ => None,
+    };
     let mut writer = Writer {
         formatter,
         framed,
@@ -57,7 +66,14 @@ pub fn fill(
         scratch,
         filled: Filled::default(),
         cursor: None,
-        streamed: formatter.streamed().filter(|_| stream),
+        streamed,
+        leef,
+        leef_start,
+        per_group: formatter.header_fields().next().is_some(),
+        reserved: formatter
+            .header_fields()
+            .filter(|f| f.starts_with("__tag__:"))
+            .collect(),
         pri: formatter.constant_pri(),
         keeps_time: formatter.filter.keeps("__time__"),
         keeps_ns: formatter.filter.keeps("__time_ns_part__"),
@@ -84,6 +100,13 @@ struct Writer<'a> {
     cursor: Option<String>,
     /// The body when logs are streamed.
     streamed: Option<Streamed<'a>>,
+    /// A streamed LEEF body's escaping and its header up to `devTime`.
+    leef: Option<LeefTables>,
+    leef_start: Vec<u8>,
+    /// Whether header values (or the LEEF event ID) come from the group's fields.
+    per_group: bool,
+    /// The tag fields they come from: a content by such a name takes the record path.
+    reserved: Vec<&'a str>,
     pri: u16,
     /// Whether a JSON body has `__time__`.
     keeps_time: bool,
@@ -136,22 +159,39 @@ impl<'b> Sink<'b> for Writer<'_> {
         let Some(streamed) = self.streamed else {
             return;
         };
-        // The header's rest changes from group to group only with the group's cursor.
-        if f.sd_id.is_some() || self.rest.is_empty() {
+        // What a streamed log's record has under a group field's name.
+        let lookup = |name: &str| -> Option<&str> {
+            match name {
+                "__topic__" => Some(topic),
+                "__source__" => Some(source),
+                _ => name
+                    .strip_prefix("__tag__:")
+                    .and_then(|k| tags.iter().find(|(t, _)| t == k))
+                    .map(|(_, v)| v.as_ref()),
+            }
+        };
+        // The header's rest changes from group to group only with the group's cursor and
+        // the group fields it is taken from.
+        if f.sd_id.is_some() || self.rest.is_empty() || self.per_group {
+            let (pri, hostname, app_name, msgid) = f.header_values(&lookup);
+            self.pri = pri;
             let mut rest = std::mem::take(&mut self.rest);
             rest.clear();
             let origin = group_origin(&self.origin, &self.cursor);
-            f.write_rest(
-                &mut rest,
-                &f.hostname.constant,
-                &f.app_name.constant,
-                &f.msgid.constant,
-                &origin,
-            );
+            f.write_rest(&mut rest, hostname, app_name, msgid, &origin);
             self.rest = rest;
         }
+        if let Streamed::Leef(leef) = streamed {
+            if let Some(field) = &leef.event_id_field {
+                let id = lookup(field).filter(|t| !t.trim().is_empty());
+                self.leef_start.clear();
+                leef_head(&mut self.leef_start, leef, id.unwrap_or(&leef.event_id));
+            }
+        }
         let mut name = std::mem::take(&mut self.name);
-        // Each kv field as `||key=value`, each JSON member as `,"key":"value"`.
+        // Each kv field as `||key=value`, each JSON member as `,"key":"value"`, each LEEF
+        // attribute as `^key=value`.
+        let leef = &self.leef;
         let mut kv = |out: &mut Vec<u8>, fields: &mut dyn Iterator<Item = (&str, &str, &str)>| {
             out.clear();
             for (prefix, key, value) in fields {
@@ -172,6 +212,11 @@ impl<'b> Sink<'b> for Writer<'_> {
                         json_string(out, &name);
                         out.push(b':');
                         json_string(out, value);
+                    }
+                    Streamed::Leef(_) => {
+                        if let Some(tables) = leef.as_ref().filter(|_| !leef_skips(&name)) {
+                            tables.attribute(out, &name, value);
+                        }
                     }
                 }
             }
@@ -232,6 +277,13 @@ impl<'b> Sink<'b> for Writer<'_> {
                 }
                 put(out, &self.after_ns);
             }
+            Some(Streamed::Leef(leef)) => {
+                // No nanosecond part: it is in devTime.
+                put(out, &self.leef_start);
+                leef_dev_time(out, leef.delimiter as u8, time, time_ns);
+                put(out, &self.before_ns);
+                put(out, &self.after_ns);
+            }
             None => {}
         }
     }
@@ -253,6 +305,11 @@ impl<'b> Sink<'b> for Writer<'_> {
                 out.push(b':');
                 json_string(out, value);
             }
+            Some(Streamed::Leef(_)) => {
+                if let Some(tables) = self.leef.as_ref().filter(|_| !leef_skips(key)) {
+                    tables.attribute(out, key, value);
+                }
+            }
             None => {}
         }
     }
@@ -266,6 +323,11 @@ impl<'b> Sink<'b> for Writer<'_> {
         let truncated = self.batch.finish(self.start, framing, max, self.scratch);
         self.finished(truncated);
         self.filled.streamed += 1;
+    }
+
+    #[inline(always)]
+    fn forces_record(&self, key: &str) -> bool {
+        !self.reserved.is_empty() && self.reserved.contains(&key)
     }
 
     fn abandon(&mut self) {
@@ -363,6 +425,13 @@ mod tests {
                 ("SYSLOG_INCLUDE_FIELDS", "__tag__:*,__time_ns_part__,level"),
                 ("SYSLOG_MAX_MESSAGE_BYTES", "480"),
             ],
+            &[("SYSLOG_MESSAGE_FORMAT", "leef")],
+            &[
+                ("SYSLOG_MESSAGE_FORMAT", "leef"),
+                ("SYSLOG_LEEF_DELIMITER", "0x09"),
+                ("SYSLOG_EXCLUDE_FIELDS", "__topic__,level"),
+                ("SYSLOG_FORMAT", "rfc3164"),
+            ],
         ] {
             let s = settings(vars);
             let body = sample_body();
@@ -377,15 +446,93 @@ mod tests {
     fn a_header_value_from_a_field_or_another_body_means_records() {
         let body = sample_body();
         for vars in [
-            [("SYSLOG_HOSTNAME_FIELD", "host")],
-            [("SYSLOG_SEVERITY_FIELD", "level")],
-            [("SYSLOG_MESSAGE_FORMAT", "leef")],
-            [("SYSLOG_MESSAGE_FORMAT", "cef")],
+            &[("SYSLOG_HOSTNAME_FIELD", "host")][..],
+            &[("SYSLOG_SEVERITY_FIELD", "level")],
+            &[
+                ("SYSLOG_MESSAGE_FORMAT", "json"),
+                ("SYSLOG_APP_NAME_FIELD", "app"),
+            ],
+            &[
+                ("SYSLOG_MESSAGE_FORMAT", "leef"),
+                ("SYSLOG_LEEF_EVENT_ID_FIELD", "level"),
+            ],
+            &[("SYSLOG_MESSAGE_FORMAT", "cef")],
         ] {
-            let s = settings(&vars);
+            let s = settings(vars);
             let (f, _) = filled(&s, &body, true);
             assert_eq!((f.logs, f.streamed), (200, 0), "{vars:?}");
             check_fill(&s, &body, &ORIGIN).unwrap();
+        }
+    }
+
+    /// Header values (and a LEEF event ID) from the group's topic, source and tags are the
+    /// same for every log of the group: the logs still stream, each group with its own.
+    #[test]
+    fn header_values_from_group_fields_stream() {
+        let body = sample_body();
+        let from_group = [
+            ("SYSLOG_HOSTNAME_FIELD", "__tag__:__hostname__"),
+            ("SYSLOG_APP_NAME_FIELD", "__topic__"),
+            ("SYSLOG_MSGID_FIELD", "__source__"),
+            ("SYSLOG_SEVERITY_FIELD", "__tag__:absent"),
+            ("SYSLOG_FACILITY_FIELD", "__tag__:__receive_time__"),
+            ("SYSLOG_LEEF_EVENT_ID_FIELD", "__topic__"),
+        ];
+        for (body_format, expected) in [
+            ("kv", "||__topic__="),
+            ("json", r#""__topic__":"#),
+            ("leef", "|nginx-access|^|devTime="),
+        ] {
+            let mut vars = from_group.to_vec();
+            vars.push(("SYSLOG_MESSAGE_FORMAT", body_format));
+            let s = settings(&vars);
+            let (f, bytes) = filled(&s, &body, true);
+            assert_eq!((f.logs, f.streamed), (200, 200), "{body_format}");
+            assert_eq!(check_fill(&s, &body, &ORIGIN).unwrap(), bytes);
+            let text = String::from_utf8(bytes).unwrap();
+            assert!(text.contains(expected), "{text}");
+            // Each group's own values: both topics and several hosts made it to headers.
+            assert!(
+                text.contains(" nginx-access ") && text.contains(" app "),
+                "{text}"
+            );
+        }
+    }
+
+    /// A content named like the tag a header value comes from, in a group without that tag:
+    /// its log's record has the content's value there, so that log goes as a record.
+    #[test]
+    fn a_content_named_like_a_header_tag_means_a_record() {
+        let log = |extra: &[u8]| field(0x0a, &[TIME, &content(b"k", b"v"), extra].concat());
+        let group = [
+            log(b""),
+            log(&content(b"__tag__:host", b"from-content")),
+            log(b""),
+            field(0x32, &[field(0x0a, b"other"), field(0x12, b"t")].concat()),
+        ]
+        .concat();
+        let tagged = [
+            log(b""),
+            field(
+                0x32,
+                &[field(0x0a, b"host"), field(0x12, b"from-tag")].concat(),
+            ),
+        ]
+        .concat();
+        let body = [field(0x0a, &group), field(0x0a, &tagged)].concat();
+        for format in ["kv", "json", "leef"] {
+            let s = settings(&[
+                ("SYSLOG_HOSTNAME_FIELD", "__tag__:host"),
+                ("SYSLOG_HOSTNAME", "fallback"),
+                ("SYSLOG_MESSAGE_FORMAT", format),
+            ]);
+            let (f, bytes) = filled(&s, &body, true);
+            assert_eq!((f.logs, f.streamed), (4, 3), "{format}");
+            assert_eq!(check_fill(&s, &body, &ORIGIN).unwrap(), bytes);
+            let text = String::from_utf8(bytes).unwrap();
+            assert_eq!(text.matches(" fallback ").count(), 2, "{text}");
+            assert_eq!(text.matches(" from-content ").count(), 1, "{text}");
+            assert_eq!(text.matches(" from-tag ").count(), 1, "{text}");
         }
     }
 
@@ -457,6 +604,7 @@ mod tests {
             &[][..],
             &[("SYSLOG_SD_ID", "sls@32473")],
             &[("SYSLOG_MESSAGE_FORMAT", "json")],
+            &[("SYSLOG_MESSAGE_FORMAT", "leef")],
         ] {
             let s = settings(vars);
             let (f, bytes) = filled(&s, &body, true);
@@ -494,6 +642,11 @@ mod tests {
                 &[("SYSLOG_MESSAGE_FORMAT", "json")],
                 r#""__tag__:t":"3""#,
                 r#""__tag__:t":"1""#,
+            ),
+            (
+                &[("SYSLOG_MESSAGE_FORMAT", "leef")],
+                "^__tag__:t=3",
+                "^__tag__:t=1",
             ),
         ] {
             let s = settings(vars);

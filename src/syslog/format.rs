@@ -67,6 +67,7 @@ pub enum Streamed<'a> {
     /// kv with this separator.
     Kv(&'a str),
     Json,
+    Leef(&'a Leef),
 }
 
 impl Formatter {
@@ -100,21 +101,63 @@ impl Formatter {
     }
 
     /// The body when nothing of a message but its time and its body depends on the log
-    /// (every header value is a constant) and the body is kv or JSON. Such messages are built
+    /// (every header value, and a LEEF event ID, is a constant or comes from a field of the
+    /// log group: [`group_level`]) and the body is kv, JSON or LEEF. Such messages are built
     /// from [`Formatter::write_head`], the group's [`Formatter::write_rest`] and the fields
     /// as they are read (see [`fill`](super::fill)).
     pub fn streamed(&self) -> Option<Streamed<'_>> {
-        let constant = self.facility.field.is_none()
-            && self.severity.field.is_none()
-            && self.hostname.field.is_none()
-            && self.app_name.field.is_none()
-            && self.msgid.field.is_none();
+        if !self.header_fields().all(group_level) {
+            return None;
+        }
         match &self.body {
-            _ if !constant => None,
             MessageFormat::Kv(sep) => Some(Streamed::Kv(sep)),
             MessageFormat::Json => Some(Streamed::Json),
-            MessageFormat::Cef(_) | MessageFormat::Leef(_) => None,
+            MessageFormat::Leef(leef) => Some(Streamed::Leef(leef)),
+            MessageFormat::Cef(_) => None,
         }
+    }
+
+    /// The fields that header values (and a LEEF event ID) are taken from.
+    pub fn header_fields(&self) -> impl Iterator<Item = &str> {
+        let leef = match &self.body {
+            MessageFormat::Leef(leef) => leef.event_id_field.as_deref(),
+            _ => None,
+        };
+        [
+            self.facility.field.as_deref(),
+            self.severity.field.as_deref(),
+            self.hostname.field.as_deref(),
+            self.app_name.field.as_deref(),
+            self.msgid.field.as_deref(),
+            leef,
+        ]
+        .into_iter()
+        .flatten()
+    }
+
+    /// PRI, HOSTNAME, APP-NAME and MSGID of a log whose fields named by
+    /// [`Formatter::header_fields`] have the values `lookup` gives (as from its record).
+    pub fn header_values<'v>(
+        &'v self,
+        lookup: &dyn Fn(&str) -> Option<&'v str>,
+    ) -> (u16, &'v str, &'v str, &'v str) {
+        let number = |v: &FromField<u8>, parse: fn(&str) -> Option<u8>| {
+            v.field
+                .as_deref()
+                .and_then(lookup)
+                .and_then(parse)
+                .unwrap_or(v.constant)
+        };
+        let pri = pri(
+            number(&self.facility, parse_facility),
+            number(&self.severity, parse_severity),
+        );
+        (
+            pri,
+            from_field_text(&self.hostname, lookup),
+            from_field_text(&self.app_name, lookup),
+            from_field_text(&self.msgid, lookup),
+        )
     }
 
     /// PRI from the constant facility and severity.
@@ -202,6 +245,26 @@ impl Formatter {
             .and_then(|value| parse(&value.to_string()))
             .unwrap_or(v.constant)
     }
+}
+
+/// Whether `field` is one of a log group's fields (`__topic__`, `__source__`, `__tag__:…`):
+/// the same in every log of the group that is streamed (a content by such a name sends its
+/// log down the record path).
+pub fn group_level(field: &str) -> bool {
+    matches!(field, "__topic__" | "__source__") || field.starts_with("__tag__:")
+}
+
+/// `v`'s field's value from `lookup` unless it is missing or blank, else its constant (as
+/// [`Formatter::text`] does from a record).
+pub fn from_field_text<'v>(
+    v: &'v FromField<String>,
+    lookup: &dyn Fn(&str) -> Option<&'v str>,
+) -> &'v str {
+    v.field
+        .as_deref()
+        .and_then(lookup)
+        .filter(|t| !t.trim().is_empty())
+        .unwrap_or(&v.constant)
 }
 
 /// PRI: facility × 8 + severity, each clamped to its range.
