@@ -1,6 +1,6 @@
 //! End-to-end throughput benchmark: SLS test server → the function (`sls-syslog serve`, a
 //! child process, invoked over HTTP exactly as FC does) → a receiver that counts and checks
-//! every frame, all on loopback. For each transport (tcp, tls, udp) and body (kv, json, cef)
+//! every frame, all on loopback. For each transport (tcp, tls, udp) and body (kv, json, cef, leef)
 //! it reports, for the function process alone: logs/s, CPU-µs per log (all its threads, from
 //! /proc/PID/task/*/schedstat), peak RSS (VmHWM) and how soon after exec it accepts requests.
 //! Then, on the same data and receiver, Alibaba's reference Python function (benches/reference.py).
@@ -613,16 +613,18 @@ async fn run(opts: Options) -> Result<(), String> {
             let t = [Transport::Tcp, Transport::Tls, Transport::Udp]
                 .into_iter()
                 .find(|x| x.name() == t);
-            let body = ["kv", "json", "cef"].into_iter().find(|b| *b == body);
+            let body = ["kv", "json", "cef", "leef"]
+                .into_iter()
+                .find(|b| *b == body);
             let (Some(t), Some(body)) = (t, body) else {
-                return Err(format!("--only {only:?}: use tcp|tls|udp-kv|json|cef"));
+                return Err(format!("--only {only:?}: use tcp|tls|udp-kv|json|cef|leef"));
             };
             scenarios.push((t, body, n));
         } else if opts.quick || n > 100_000 {
             scenarios.push((Transport::Tcp, "kv", n));
         } else {
             for t in [Transport::Tcp, Transport::Tls, Transport::Udp] {
-                for body in ["kv", "json", "cef"] {
+                for body in ["kv", "json", "cef", "leef"] {
                     scenarios.push((t, body, n));
                 }
             }
@@ -710,11 +712,23 @@ fn pipeline(runs: usize) -> Result<(), String> {
         "in-memory stages, one thread, {logs} logs ({:.0} bytes of protobuf per log), median of {runs}:",
         body.len() as f64 / logs as f64
     );
-    for format in ["kv", "json", "cef", "leef"] {
+    // The formats with default settings, and kv with the header's HOSTNAME from a tag.
+    for (format, label, host_field) in [
+        ("kv", "kv", None),
+        ("json", "json", None),
+        ("cef", "cef", None),
+        ("leef", "leef", None),
+        (
+            "kv",
+            "kv, HOSTNAME from a tag",
+            Some("__tag__:__hostname__"),
+        ),
+    ] {
         let settings = Settings::from_lookup(|k| match k {
             "SYSLOG_HOST" => Some("127.0.0.1".into()),
             "SYSLOG_MESSAGE_FORMAT" => Some(format.into()),
             "SYSLOG_HOSTNAME" => Some("bench-host".into()),
+            "SYSLOG_HOSTNAME_FIELD" => host_field.map(Into::into),
             _ => None,
         })
         .map_err(|e| e.to_string())?;
@@ -749,7 +763,7 @@ fn pipeline(runs: usize) -> Result<(), String> {
             assert_eq!(filled.logs as usize, logs);
         }
         println!(
-            "  {format:<5} {:>8.0} ns/log  ({:.0} bytes framed per log)",
+            "  {label:<24} {:>6.0} ns/log  ({:.0} bytes framed per log)",
             median(per_log),
             batch.buf.len() as f64 / logs as f64
         );
