@@ -1,12 +1,13 @@
 //! A decompressed PullLogs body → one batch of framed messages: what each pull of an
 //! invocation goes through.
 //!
-//! A kv, JSON or LEEF body (with a constant event ID) under constant header values (the
-//! default settings) is written as the body is read: the header's start from the log's time,
-//! the rest of the header and the group's fields (topic, source, tags) copied from what was
-//! built once per log group, then each content as it comes ([`Body::stream`]). Every other
-//! log, and CEF, are flattened into a [`Record`] first and formatted from it. Both give the
-//! same bytes; the tests compare them.
+//! A kv, JSON or LEEF body whose header values (and LEEF event ID) are constants or come
+//! from the log group's fields (the default settings, or e.g. HOSTNAME from
+//! `__tag__:__hostname__`) is written as the body is read: the header's start from the log's
+//! time, the rest of the header and the group's fields (topic, source, tags) copied from
+//! what was built once per log group, then each content as it comes ([`Body::stream`]).
+//! Every other log, and CEF, are flattened into a [`Record`] first and formatted from it.
+//! Both give the same bytes; the tests compare them.
 
 use std::borrow::Cow;
 
