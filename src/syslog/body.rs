@@ -13,6 +13,7 @@
 use std::borrow::Cow;
 
 use super::frame::write_decimal;
+use super::header::{put_digits, put_time};
 use super::put::{put, put_all};
 use crate::record::{Record, Value};
 use crate::time::Utc;
@@ -558,20 +559,11 @@ pub fn leef_dev_time(out: &mut Vec<u8>, d: u8, time: u32, time_ns: u32) {
     let millis = time_ns.min(999_999_999) / 1_000_000;
     let mut b = *b"devTime=Mmm dd yyyy HH:mm:ss.SSS UTC";
     b[8..11].copy_from_slice(t.month_abbr().as_bytes());
-    let mut digits = |at: usize, n: u32, width: usize| {
-        let mut n = n;
-        for i in (at..at + width).rev() {
-            b[i] = b'0' + (n % 10) as u8;
-            n /= 10;
-        }
-    };
+    put_digits(&mut b[12..14], t.day);
     // A u32 of seconds ends in 2106: the year has four digits.
-    digits(12, t.day, 2);
-    digits(15, t.year as u32, 4);
-    digits(20, t.hour, 2);
-    digits(23, t.minute, 2);
-    digits(26, t.second, 2);
-    digits(29, millis, 3);
+    put_digits(&mut b[15..19], t.year as u32);
+    put_time(&mut b[20..28], time % 86_400);
+    put_digits(&mut b[29..32], millis);
     put(out, &b);
     out.push(d);
     out.extend_from_slice(b"devTimeFormat=");

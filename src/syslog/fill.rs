@@ -193,42 +193,43 @@ impl<'b> Sink<'b> for Writer<'_> {
         // Each kv field as `||key=value`, each JSON member as `,"key":"value"`, each LEEF
         // attribute as `^key=value`.
         let leef = &self.leef;
-        let mut kv = |out: &mut Vec<u8>, fields: &mut dyn Iterator<Item = (&str, &str, &str)>| {
-            out.clear();
-            for (prefix, key, value) in fields {
-                if let (Streamed::Kv(sep), true) = (streamed, f.filter.keeps_all()) {
-                    put_all(out, [sep, prefix, key, "=", value].map(str::as_bytes));
-                    continue;
-                }
-                name.clear();
-                name.push_str(prefix);
-                name.push_str(key);
-                if !f.filter.keeps(&name) {
-                    continue;
-                }
-                match streamed {
-                    Streamed::Kv(sep) => kv_pair(out, sep, &name, value),
-                    Streamed::Json => {
-                        out.push(b',');
-                        json_string(out, &name);
-                        out.push(b':');
-                        json_string(out, value);
+        let mut piece =
+            |out: &mut Vec<u8>, fields: &mut dyn Iterator<Item = (&str, &str, &str)>| {
+                out.clear();
+                for (prefix, key, value) in fields {
+                    if let (Streamed::Kv(sep), true) = (streamed, f.filter.keeps_all()) {
+                        put_all(out, [sep, prefix, key, "=", value].map(str::as_bytes));
+                        continue;
                     }
-                    Streamed::Leef(_) => {
-                        if let Some(tables) = leef.as_ref().filter(|_| !leef_skips(&name)) {
-                            tables.attribute(out, &name, value);
+                    name.clear();
+                    name.push_str(prefix);
+                    name.push_str(key);
+                    if !f.filter.keeps(&name) {
+                        continue;
+                    }
+                    match streamed {
+                        Streamed::Kv(sep) => kv_pair(out, sep, &name, value),
+                        Streamed::Json => {
+                            out.push(b',');
+                            json_string(out, &name);
+                            out.push(b':');
+                            json_string(out, value);
+                        }
+                        Streamed::Leef(_) => {
+                            if let Some(tables) = leef.as_ref().filter(|_| !leef_skips(&name)) {
+                                tables.attribute(out, &name, value);
+                            }
                         }
                     }
                 }
-            }
-        };
-        kv(
+            };
+        piece(
             &mut self.before_ns,
             &mut [("__topic__", topic), ("__source__", source)]
                 .into_iter()
                 .map(|(k, v)| (k, "", v)),
         );
-        kv(
+        piece(
             &mut self.after_ns,
             &mut tags
                 .iter()

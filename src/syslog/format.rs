@@ -7,7 +7,7 @@ use super::body::{self, Cef, FieldFilter, Leef};
 use super::header::{write_header_field, Timestamps, APP_NAME_MAX, HOSTNAME_MAX, MSGID_MAX};
 use super::put::put;
 use super::{parse_facility, parse_severity};
-use crate::record::Record;
+use crate::record::{Record, Value};
 
 /// `SYSLOG_FORMAT`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -228,22 +228,19 @@ impl Formatter {
     }
 
     fn text<'r>(&'r self, v: &'r FromField<String>, record: &'r Record<'_>) -> &'r str {
-        if let Some(field) = &v.field {
-            if let Some(crate::record::Value::Text(t)) = record.get(field) {
-                if !t.trim().is_empty() {
-                    return t;
-                }
-            }
-        }
-        &v.constant
+        from_field_text(v, &|field| match record.get(field) {
+            Some(Value::Text(t)) => Some(t),
+            _ => None,
+        })
     }
 
     fn number(&self, v: &FromField<u8>, record: &Record<'_>, parse: fn(&str) -> Option<u8>) -> u8 {
-        v.field
-            .as_deref()
-            .and_then(|f| record.get(f))
-            .and_then(|value| parse(&value.to_string()))
-            .unwrap_or(v.constant)
+        let parsed = match v.field.as_deref().and_then(|f| record.get(f)) {
+            Some(Value::Text(t)) => parse(t),
+            Some(Value::Number(n)) => parse(&n.to_string()),
+            None => None,
+        };
+        parsed.unwrap_or(v.constant)
     }
 }
 

@@ -96,7 +96,7 @@ impl Timestamps {
 }
 
 /// `hh:mm:ss` of the `second` of a day into `slot` (8 bytes).
-fn put_time(slot: &mut [u8], second: u32) {
+pub(crate) fn put_time(slot: &mut [u8], second: u32) {
     put_digits(&mut slot[0..2], second / 3600);
     slot[2] = b':';
     put_digits(&mut slot[3..5], second / 60 % 60);
@@ -105,7 +105,7 @@ fn put_time(slot: &mut [u8], second: u32) {
 }
 
 /// Writes the last `slot.len()` decimal digits of `n` into `slot`, zero-padded.
-fn put_digits(slot: &mut [u8], mut n: u32) {
+pub(crate) fn put_digits(slot: &mut [u8], mut n: u32) {
     let mut i = slot.len();
     while i >= 2 {
         slot[i - 2..i].copy_from_slice(&DIGIT_PAIRS[(n % 100) as usize]);
