@@ -204,6 +204,25 @@ pub struct Log<'a> {
     base: usize,
 }
 
+/// How far ahead of the log being skipped [`Group::header`] asks for the body's bytes.
+const PREFETCH_AHEAD: usize = 1024;
+
+/// Asks the CPU to bring the cache line at the start of `bytes` in. Reading a group's header
+/// hops from log to log through a body just decompressed out of cache: each hop waited for
+/// memory (5–6% of the samples at 1M logs); a few logs ahead the loads overlap (2–4%).
+#[inline(always)]
+fn prefetch(bytes: &[u8]) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is a hint: it reads nothing the program sees and never faults.
+    unsafe {
+        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(
+            bytes.as_ptr().cast(),
+        );
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = bytes;
+}
+
 impl<'a> Group<'a> {
     /// Reads topic, source and tags (into `header`, whose tag vector is reused) and counts
     /// the logs.
@@ -215,6 +234,9 @@ impl<'a> Group<'a> {
         let mut fields = Fields::new(self.bytes, self.base);
         loop {
             // Logs are most of a group: skip them without the general field decoder.
+            if let Some(ahead) = self.bytes.get(fields.pos + PREFETCH_AHEAD..) {
+                prefetch(ahead);
+            }
             if fields.short_bytes(0x0a).is_some() {
                 header.logs += 1;
                 continue;
