@@ -573,7 +573,7 @@ fn header() {
 }
 
 async fn run(opts: Options) -> Result<(), String> {
-    let http = sls_syslog::http_client()?;
+    let http = reqwest::Client::new();
     let tmp = std::env::temp_dir().join(format!("sls-syslog-bench-{}", std::process::id()));
     std::fs::create_dir_all(&tmp).map_err(|e| e.to_string())?;
     // Removed however `run` ends: after --pipeline-only and after an error too.

@@ -22,7 +22,7 @@ use tokio::time::Instant;
 use crate::config::Settings;
 use crate::secret::Secret;
 use crate::ship::{self, Invocation};
-use crate::sls::Credentials;
+use crate::sls::{Credentials, Http};
 use crate::syslog::Pool;
 use crate::trigger::Event;
 
@@ -31,53 +31,38 @@ pub const MAX_EVENT_BYTES: usize = 1024 * 1024;
 /// Function timeout assumed when FC sends no `x-fc-function-timeout`.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// What every request shares: settings and the process's HTTP client.
+/// What every request shares: settings and the process's SLS connections.
 #[derive(Clone)]
 pub struct App {
     pub settings: Arc<Settings>,
-    /// The SLS client, built once; see [`App::starting`].
-    http: Arc<tokio::sync::OnceCell<reqwest::Client>>,
+    /// SLS connections kept between pulls and invocations.
+    pub http: Http,
     /// Receiver connections kept between invocations.
     pub pool: Arc<Pool>,
 }
 
 impl App {
-    pub fn new(settings: Settings, http: reqwest::Client) -> App {
+    pub fn new(settings: Settings, http: Http) -> App {
         App {
             settings: Arc::new(settings),
-            http: Arc::new(tokio::sync::OnceCell::new_with(Some(http))),
+            http,
             pool: Arc::default(),
         }
     }
 
-    /// An app whose HTTP client is built in the background. Building it reads the system's
-    /// CA certificates (a bundle and a directory of ~150 files), which is most of a cold
-    /// start's work before `/invoke` can be accepted; `serve` binds first and lets this run
-    /// while FC connects. The first invocation waits for it, or builds it if this failed.
+    /// An app that reads the system's CA certificates (for `https://` SLS endpoints) in the
+    /// background: a bundle and a directory of ~150 files, most of a cold start's work, so
+    /// `serve` binds first and lets this run while FC connects. An `https://` pull waits for
+    /// it, or reads them itself if this failed.
     pub fn starting(settings: Settings) -> App {
-        let app = App {
-            settings: Arc::new(settings),
-            http: Arc::default(),
-            pool: Arc::default(),
-        };
-        let background = app.clone();
+        let app = App::new(settings, Http::new());
+        let http = app.http.clone();
         tokio::spawn(async move {
-            if let Err(e) = background.http().await {
-                say(&format!("WARN {e}; the first invocation will try again"));
+            if let Err(e) = http.load_tls().await {
+                say(&format!("WARN {e}; an https:// pull will try again"));
             }
         });
         app
-    }
-
-    /// The process's HTTP client for SLS, built on first use (by one caller; the others wait).
-    pub async fn http(&self) -> Result<&reqwest::Client, String> {
-        self.http
-            .get_or_try_init(|| async {
-                tokio::task::spawn_blocking(crate::http_client)
-                    .await
-                    .map_err(|e| format!("cannot build the HTTP client: {e}"))?
-            })
-            .await
     }
 }
 
@@ -357,11 +342,7 @@ pub async fn run_event(
             .map_err(|e| fail("InvalidParameter", "config", e.to_string(), &summary))?;
         &overridden
     };
-    let http = app
-        .http()
-        .await
-        .map_err(|e| fail("PullError", "pull", e, &summary))?;
-    ship::run(&inv, settings, http, &app.pool)
+    ship::run(&inv, settings, &app.http, &app.pool)
         .await
         .map_err(|f| {
             Box::new(Failure {
@@ -450,15 +431,5 @@ mod tests {
         assert_eq!(function_timeout(&h), Duration::from_secs(3));
         h.insert("x-fc-function-timeout", HeaderValue::from_static("-1"));
         assert_eq!(function_timeout(&h), DEFAULT_TIMEOUT);
-    }
-
-    #[tokio::test]
-    async fn the_background_client_is_built_once_and_shared() {
-        let settings = Settings::from_lookup(env(&[("SYSLOG_HOST", "127.0.0.1")])).unwrap();
-        let app = App::starting(settings);
-        let copy = app.clone();
-        let (a, b) = tokio::join!(app.http(), copy.http());
-        assert!(std::ptr::eq(a.unwrap(), b.unwrap()));
-        assert!(app.http.initialized());
     }
 }

@@ -41,14 +41,3 @@ pub(crate) fn jitter() -> u64 {
     x ^= x << 17;
     x
 }
-
-/// The process-wide HTTP client for SLS: one connection pool and one TLS configuration
-/// (rustls with the ring provider, verifying `https://` endpoints against the system's roots).
-pub fn http_client() -> Result<reqwest::Client, String> {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
-        .connect_timeout(std::time::Duration::from_secs(10))
-        .pool_idle_timeout(std::time::Duration::from_secs(50))
-        .build()
-        .map_err(|e| format!("cannot build the HTTP client: {e}"))
-}

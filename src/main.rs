@@ -132,11 +132,10 @@ fn invoke_command(args: &[String]) -> Result<(), String> {
     if settings.tls.as_ref().is_some_and(|t| t.insecure) {
         fc::say("WARN SYSLOG_TLS_INSECURE=true: the receiver's certificate and name are NOT verified; anyone on the path can read and alter the logs");
     }
-    let http = sls_syslog::http_client()?;
     let rt = runtime()?;
     rt.block_on(async {
         let start = tokio::time::Instant::now();
-        let app = App::new(settings, http);
+        let app = App::new(settings, sls_syslog::sls::Http::new());
         let id = format!("local-{}", std::process::id());
         let credentials = fc::credentials(&Default::default(), |k| std::env::var(k).ok());
         let result = fc::invoke_once(

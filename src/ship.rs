@@ -136,12 +136,12 @@ enum Pulled {
     Done,
 }
 
-/// Ships `inv`'s range with `settings`; `http` and `pool` are the process's shared HTTP
-/// client and receiver connections.
+/// Ships `inv`'s range with `settings`; `http` and `pool` are the process's shared SLS and
+/// receiver connections.
 pub async fn run(
     inv: &Invocation,
     settings: &Settings,
-    http: &reqwest::Client,
+    http: &sls::Http,
     pool: &Pool,
 ) -> Result<Summary, Box<Failed>> {
     let started = Instant::now();
@@ -166,7 +166,7 @@ pub async fn run(
 async fn ship(
     inv: &Invocation,
     settings: &Settings,
-    http: &reqwest::Client,
+    http: &sls::Http,
     pool: &Pool,
     summary: &mut Summary,
 ) -> Result<(), ShipError> {

@@ -65,7 +65,7 @@ async fn a_pull_with_a_hostile_raw_size_allocates_nothing_of_its_size() {
     let sls = start_sls(vec![("a".into(), 0, groups)]).await;
     let acct = Account::demo();
     let client = Client::new(
-        sls_syslog::http_client().unwrap(),
+        sls_syslog::sls::Http::new(),
         &Endpoint::parse(&sls.endpoint()).unwrap(),
         &acct.project,
         Credentials {

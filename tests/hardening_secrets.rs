@@ -387,7 +387,7 @@ async fn no_failure_prints_or_answers_a_secret() {
         answers.push((what.to_string(), raw));
     }
     // The instance is stopped as FC stops it.
-    let http = sls_syslog::http_client().unwrap();
+    let http = reqwest::Client::new();
     let r = http
         .get(format!("http://{addr}/pre-stop"))
         .send()

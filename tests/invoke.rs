@@ -276,7 +276,7 @@ async fn malformed_events_fail_naming_the_problem() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lifecycle_hooks_answer_200() {
     let f = start_function(settings(closed_port(), Framing::Lf)).await;
-    let http = sls_syslog::http_client().unwrap();
+    let http = reqwest::Client::new();
     let r = http
         .post(format!("http://{f}/initialize"))
         .header("x-fc-request-id", "init-1")

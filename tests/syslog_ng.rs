@@ -161,8 +161,7 @@ async fn pre_stop_closes_kept_tls_connections_with_close_notify() {
     let a = invoke(f, &event(&sls, "c", 0, 0, 1)).await;
     assert_eq!(a.status, 200, "{a:?}");
     assert_eq!(ng.wait_for(2, Duration::from_secs(10)).len(), 2);
-    let r = sls_syslog::http_client()
-        .unwrap()
+    let r = reqwest::Client::new()
         .get(format!("http://{f}/pre-stop"))
         .send()
         .await

@@ -80,8 +80,7 @@ pub async fn run() -> Result<(), String> {
         Some(value)
     })
     .map_err(|e| e.to_string())?;
-    let http = crate::http_client()?;
-    let app = App::new(settings, http.clone());
+    let app = App::new(settings, crate::sls::Http::new());
     let listener = tokio::net::TcpListener::bind(loopback)
         .await
         .map_err(|e| format!("cannot start the function: {e}"))?;
@@ -96,8 +95,8 @@ pub async fn run() -> Result<(), String> {
     let acct = Account::demo();
     let event = demo_event(&sls.endpoint());
     println!("POST /invoke with the SLS trigger event:\n{event:#}\n");
-    let resp = http
-        .post(format!("http://{fn_addr}/invoke"))
+    let request = hyper::Request::post("/invoke")
+        .header("host", fn_addr.to_string())
         .header("content-type", "application/octet-stream")
         .header("x-fc-request-id", "demo-0001")
         .header("x-fc-function-timeout", "60")
@@ -107,17 +106,30 @@ pub async fn run() -> Result<(), String> {
             "x-fc-security-token",
             acct.security_token.as_deref().unwrap_or(""),
         )
-        .body(event.to_string())
-        .send()
+        .body(http_body_util::Full::new(bytes::Bytes::from(
+            event.to_string(),
+        )))
+        .map_err(|e| format!("cannot build the request: {e}"))?;
+    let cannot = |e: &dyn std::fmt::Display| format!("cannot invoke the function: {e}");
+    let tcp = tokio::net::TcpStream::connect(fn_addr)
         .await
-        .map_err(|e| format!("cannot invoke the function: {e}"))?;
+        .map_err(|e| cannot(&e))?;
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp))
+            .await
+            .map_err(|e| cannot(&e))?;
+    tokio::spawn(conn);
+    let resp = sender.send_request(request).await.map_err(|e| cannot(&e))?;
     let status = resp.status();
     let fc_status = resp
         .headers()
         .get("x-fc-status")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    let body = resp.text().await.unwrap_or_default();
+    let body = http_body_util::BodyExt::collect(resp.into_body())
+        .await
+        .map(|b| String::from_utf8_lossy(&b.to_bytes()).into_owned())
+        .unwrap_or_default();
 
     // The receiver may still be reading the last bytes the function flushed.
     for _ in 0..50 {

@@ -2,10 +2,11 @@
 
 use std::time::{Duration, Instant};
 
-use reqwest::header::{HeaderMap, HeaderValue};
+use hyper::header::{self, HeaderMap, HeaderValue};
 
 use super::codec;
 use super::endpoint::Endpoint;
+use super::http::{Http, Origin};
 use super::sign;
 use crate::buffers;
 use crate::secret::Secret;
@@ -90,8 +91,8 @@ impl SlsError {
 
 /// A client for one project at one endpoint.
 pub struct Client {
-    http: reqwest::Client,
-    base_url: String,
+    http: Http,
+    origin: Origin,
     host_header: HeaderValue,
     credentials: Credentials,
     user_agent: HeaderValue,
@@ -106,9 +107,9 @@ const MAX_BACKOFF: Duration = Duration::from_secs(8);
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl Client {
-    /// `http` is shared by the whole process (connection pool, TLS configuration).
+    /// `http` is shared by the whole process (idle connections, TLS configuration).
     pub fn new(
-        http: reqwest::Client,
+        http: Http,
         endpoint: &Endpoint,
         project: &str,
         credentials: Credentials,
@@ -118,7 +119,7 @@ impl Client {
         })?;
         Ok(Client {
             http,
-            base_url: endpoint.base_url(project),
+            origin: endpoint.origin(project),
             host_header,
             credentials,
             user_agent: HeaderValue::from_static(concat!("sls-syslog/", env!("CARGO_PKG_VERSION"))),
@@ -146,8 +147,11 @@ impl Client {
                 ))
             } else {
                 let timeout = remaining.min(ATTEMPT_TIMEOUT);
-                self.pull_once(logstore, shard, cursor, end_cursor, count, timeout)
-                    .await
+                let pull = self.pull_once(logstore, shard, cursor, end_cursor, count);
+                match tokio::time::timeout(timeout, pull).await {
+                    Ok(result) => result,
+                    Err(_) => Err(SlsError::Network("request timed out".into())),
+                }
             };
             match result {
                 Ok(mut pull) => {
@@ -182,7 +186,6 @@ impl Client {
         cursor: &str,
         end_cursor: &str,
         count: u32,
-        timeout: Duration,
     ) -> Result<Pull, SlsError> {
         let path = format!("/logstores/{}/shards/{shard}", encode(logstore));
         let count = count.to_string();
@@ -192,14 +195,13 @@ impl Client {
             ("count", &count),
             ("end_cursor", end_cursor),
         ];
-        let mut url = String::with_capacity(self.base_url.len() + path.len() + 128);
-        url.push_str(&self.base_url);
-        url.push_str(&path);
+        let mut target = String::with_capacity(path.len() + 128);
+        target.push_str(&path);
         for (i, (k, v)) in params.iter().enumerate() {
-            url.push(if i == 0 { '?' } else { '&' });
-            url.push_str(k);
-            url.push('=');
-            url.push_str(&encode(v));
+            target.push(if i == 0 { '?' } else { '&' });
+            target.push_str(k);
+            target.push('=');
+            target.push_str(&encode(v));
         }
 
         let date = Utc::now().http_date();
@@ -231,17 +233,14 @@ impl Client {
         );
 
         let mut headers = HeaderMap::with_capacity(12);
-        headers.insert(reqwest::header::HOST, self.host_header.clone());
-        headers.insert(reqwest::header::USER_AGENT, self.user_agent.clone());
+        headers.insert(header::HOST, self.host_header.clone());
+        headers.insert(header::USER_AGENT, self.user_agent.clone());
         headers.insert(
-            reqwest::header::ACCEPT,
+            header::ACCEPT,
             HeaderValue::from_static("application/x-protobuf"),
         );
-        headers.insert(
-            reqwest::header::ACCEPT_ENCODING,
-            HeaderValue::from_static("lz4"),
-        );
-        headers.insert(reqwest::header::DATE, header_value(&date)?);
+        headers.insert(header::ACCEPT_ENCODING, HeaderValue::from_static("lz4"));
+        headers.insert(header::DATE, header_value(&date)?);
         for (k, v) in &signed {
             let mut value = header_value(v)?;
             if k.starts_with("x-acs-") {
@@ -251,20 +250,17 @@ impl Client {
         }
         let mut auth = header_value(&authorization)?;
         auth.set_sensitive(true);
-        headers.insert(reqwest::header::AUTHORIZATION, auth);
+        headers.insert(header::AUTHORIZATION, auth);
 
         let response = self
             .http
-            .get(&url)
-            .headers(headers)
-            .timeout(timeout)
-            .send()
+            .get(&self.origin, &target, headers)
             .await
-            .map_err(network_error)?;
-        let status = response.status().as_u16();
+            .map_err(SlsError::Network)?;
+        let status = response.status;
         let header = |name: &str| {
             response
-                .headers()
+                .headers
                 .get(name)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string)
@@ -282,7 +278,10 @@ impl Client {
         if status != 200 {
             // An error document; a longer answer (a proxy's page) is cut.
             let mut body = Vec::new();
-            read_body(response, MAX_ERROR_BODY, &mut body).await?;
+            response
+                .read_body(MAX_ERROR_BODY, RESERVE_MAX, &mut body)
+                .await
+                .map_err(SlsError::Network)?;
             return Err(server_error(status, &body, request_id));
         }
         if let Some(len) = response.content_length() {
@@ -294,7 +293,10 @@ impl Client {
             }
         }
         let mut wire = buffers::take(response.content_length().map_or(0, |n| n as usize));
-        let complete = read_body(response, codec::MAX_WIRE_SIZE, &mut wire).await?;
+        let complete = response
+            .read_body(codec::MAX_WIRE_SIZE, RESERVE_MAX, &mut wire)
+            .await
+            .map_err(SlsError::Network)?;
         if !complete {
             return Err(bad(format!(
                 "the body is over the {}-byte limit",
@@ -330,28 +332,6 @@ const MAX_ERROR_BODY: usize = 64 * 1024;
 
 /// Room reserved up front for a body from its Content-Length; a longer body grows the buffer.
 const RESERVE_MAX: usize = 16 * 1024 * 1024;
-
-/// Reads the body into `out` (its contents replaced), at most `limit` bytes, and returns
-/// whether that was all of it (the rest of a longer body is not read).
-async fn read_body(
-    mut response: reqwest::Response,
-    limit: usize,
-    out: &mut Vec<u8>,
-) -> Result<bool, SlsError> {
-    out.clear();
-    if let Some(n) = response.content_length() {
-        out.reserve((n as usize).min(limit).min(RESERVE_MAX));
-    }
-    while let Some(chunk) = response.chunk().await.map_err(network_error)? {
-        let room = limit - out.len();
-        if chunk.len() > room {
-            out.extend_from_slice(&chunk[..room]);
-            return Ok(false);
-        }
-        out.extend_from_slice(&chunk);
-    }
-    Ok(true)
-}
 
 /// The sequence number in an SLS cursor (base64 of a decimal number), if it is one.
 fn sequence(cursor: &str) -> Option<u64> {
@@ -401,25 +381,6 @@ fn parse_header_number(value: Option<String>, name: &str) -> Result<usize, Strin
     v.trim()
         .parse::<usize>()
         .map_err(|_| format!("{name} is not a number: {v:?}"))
-}
-
-fn network_error(e: reqwest::Error) -> SlsError {
-    let e = e.without_url();
-    if e.is_builder() {
-        return SlsError::Request(e.to_string());
-    }
-    let mut msg = if e.is_timeout() {
-        "request timed out".to_string()
-    } else {
-        e.to_string()
-    };
-    let mut source = std::error::Error::source(&e);
-    while let Some(s) = source {
-        msg.push_str(": ");
-        msg.push_str(&s.to_string());
-        source = s.source();
-    }
-    SlsError::Network(msg)
 }
 
 /// Parses SLS's `{"errorCode": …, "errorMessage": …}`; anything else (a proxy's HTML page)

@@ -8,6 +8,8 @@
 use std::fmt;
 use std::net::IpAddr;
 
+use super::http::Origin;
+
 /// `http` (the default, as in every SDK) or `https`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scheme {
@@ -112,20 +114,18 @@ impl Endpoint {
         format!("{project}.{}", self.host)
     }
 
-    /// Base URL requests are sent to, without a trailing slash.
-    pub fn base_url(&self, project: &str) -> String {
-        let host = if self.is_direct() {
-            if self.host.contains(':') {
-                format!("[{}]", self.host)
-            } else {
+    /// Where requests for `project` go: `{project}.{host}`, or the host itself when direct;
+    /// the port, else the scheme's.
+    pub fn origin(&self, project: &str) -> Origin {
+        let https = self.scheme == Scheme::Https;
+        Origin {
+            https,
+            host: if self.is_direct() {
                 self.host.clone()
-            }
-        } else {
-            format!("{project}.{}", self.host)
-        };
-        match self.port {
-            Some(p) => format!("{}://{host}:{p}", self.scheme.as_str()),
-            None => format!("{}://{host}", self.scheme.as_str()),
+            } else {
+                format!("{project}.{}", self.host)
+            },
+            port: self.port.unwrap_or(if https { 443 } else { 80 }),
         }
     }
 }
@@ -175,8 +175,8 @@ mod tests {
         assert_eq!(e.scheme, Scheme::Http);
         assert!(!e.is_direct());
         assert_eq!(
-            e.base_url("my-project"),
-            "http://my-project.cn-hangzhou.log.aliyuncs.com"
+            e.origin("my-project").to_string(),
+            "http://my-project.cn-hangzhou.log.aliyuncs.com:80"
         );
         assert_eq!(
             e.host_header("my-project"),
@@ -188,12 +188,15 @@ mod tests {
     fn trigger_endpoint_with_scheme() {
         let e = ep("http://cn-shanghai-intranet.log.aliyuncs.com");
         assert_eq!(
-            e.base_url("p"),
-            "http://p.cn-shanghai-intranet.log.aliyuncs.com"
+            e.origin("p").to_string(),
+            "http://p.cn-shanghai-intranet.log.aliyuncs.com:80"
         );
         let e = ep("HTTPS://cn-shanghai.log.aliyuncs.com/");
         assert_eq!(e.scheme, Scheme::Https);
-        assert_eq!(e.base_url("p"), "https://p.cn-shanghai.log.aliyuncs.com");
+        assert_eq!(
+            e.origin("p").to_string(),
+            "https://p.cn-shanghai.log.aliyuncs.com:443"
+        );
     }
 
     #[test]
@@ -201,7 +204,7 @@ mod tests {
         let e = ep("https://cn-hangzhou.log.aliyuncs.com:8443");
         assert_eq!(e.port, Some(8443));
         assert_eq!(
-            e.base_url("p"),
+            e.origin("p").to_string(),
             "https://p.cn-hangzhou.log.aliyuncs.com:8443"
         );
         assert_eq!(e.host_header("p"), "p.cn-hangzhou.log.aliyuncs.com");
@@ -211,14 +214,14 @@ mod tests {
     fn ip_and_localhost_connect_directly_with_project_host_header() {
         let e = ep("127.0.0.1:9100");
         assert!(e.is_direct());
-        assert_eq!(e.base_url("proj"), "http://127.0.0.1:9100");
+        assert_eq!(e.origin("proj").to_string(), "http://127.0.0.1:9100");
         assert_eq!(e.host_header("proj"), "proj.127.0.0.1");
         let e = ep("http://localhost:9100");
-        assert_eq!(e.base_url("proj"), "http://localhost:9100");
+        assert_eq!(e.origin("proj").to_string(), "http://localhost:9100");
         assert_eq!(e.host_header("proj"), "proj.localhost");
         let e = ep("[::1]:9100");
         assert_eq!(e.host, "::1");
-        assert_eq!(e.base_url("proj"), "http://[::1]:9100");
+        assert_eq!(e.origin("proj").to_string(), "http://[::1]:9100");
         assert_eq!(e.host_header("proj"), "proj.::1");
         let e = ep("::1");
         assert_eq!(e.port, None);

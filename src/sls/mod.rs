@@ -5,17 +5,20 @@
 //! - [`sign`]: the v1 (`hmac-sha1`) request signature;
 //! - [`codec`]: the raw LZ4 block / uncompressed response body;
 //! - [`proto`]: the `LogGroupList` protobuf messages, values kept as bytes;
-//! - [`client`]: the request itself, its errors and its retries.
+//! - [`client`]: the request itself, its errors and its retries;
+//! - [`http`]: the HTTP/1.1 connections it goes over.
 
 pub mod client;
 pub mod codec;
 pub mod endpoint;
+pub mod http;
 pub mod proto;
 pub mod sign;
 pub mod wire;
 
 pub use client::{Client, Credentials, Pull, SlsError};
 pub use endpoint::Endpoint;
+pub use http::Http;
 
 use base64::Engine;
 

@@ -64,8 +64,7 @@ pub fn without(
 
 /// POSTs `body` to `http://{addr}/invoke` with exactly `headers`.
 pub async fn invoke_with(addr: SocketAddr, body: String, headers: &[(&str, String)]) -> Raw {
-    let mut req = sls_syslog::http_client()
-        .unwrap()
+    let mut req = reqwest::Client::new()
         .post(format!("http://{addr}/invoke"))
         .header("content-type", "application/octet-stream");
     for (k, v) in headers {

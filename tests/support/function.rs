@@ -39,7 +39,7 @@ pub fn settings(port: u16, framing: Framing) -> Settings {
 
 /// Starts the function's HTTP server on a free loopback port.
 pub async fn start_function(settings: Settings) -> SocketAddr {
-    let app = App::new(settings, sls_syslog::http_client().unwrap());
+    let app = App::new(settings, sls_syslog::sls::Http::new());
     let listener = tokio::net::TcpListener::bind(LOOPBACK).await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, fc::router(app)).await });
@@ -81,8 +81,7 @@ pub struct Answer {
 /// POSTs `body` to `/invoke` with the demo credentials (override with `secret`).
 pub async fn invoke_raw(addr: SocketAddr, body: String, secret: &str, timeout: &str) -> Answer {
     let acct = Account::demo();
-    let resp = sls_syslog::http_client()
-        .unwrap()
+    let resp = reqwest::Client::new()
         .post(format!("http://{addr}/invoke"))
         .header("content-type", "application/octet-stream")
         .header("x-fc-request-id", "req-test-1")

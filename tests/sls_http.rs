@@ -1,0 +1,164 @@
+//! The SLS HTTP connections (`sls::Http`) against a real TLS server: `https://` verified
+//! against a CA, keep-alive connections reused, a connection the server closed while idle
+//! passed over, a server whose certificate the CA did not sign refused.
+
+mod support;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use hyper::header::{HeaderMap, HeaderValue, HOST};
+use sls_syslog::sls::http::{Http, Origin};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+use rustls_pki_types::pem::PemObject;
+use support::daemon::make_pki;
+
+/// A TLS server that answers each request on a connection with `body`, and closes a
+/// connection after `per_connection` answers. Counts the connections it accepted.
+struct Server {
+    port: u16,
+    accepted: Arc<AtomicUsize>,
+}
+
+async fn serve(pki: &std::path::Path, body: &'static str, per_connection: usize) -> Server {
+    let certs = rustls_pki_types::CertificateDer::pem_file_iter(pki.join("server.pem"))
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let key = rustls_pki_types::PrivateKeyDer::from_pem_file(pki.join("server.key")).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            count.fetch_add(1, Ordering::SeqCst);
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                for _ in 0..per_connection {
+                    // One request head (a GET has no body).
+                    let mut head = Vec::new();
+                    let mut byte = [0u8; 1];
+                    while !head.ends_with(b"\r\n\r\n") {
+                        if tls.read(&mut byte).await.unwrap_or(0) == 0 {
+                            return;
+                        }
+                        head.push(byte[0]);
+                    }
+                    let answer = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nx-log-requestid: r1\r\n\r\n{body}",
+                        body.len()
+                    );
+                    if tls.write_all(answer.as_bytes()).await.is_err() {
+                        return;
+                    }
+                }
+                let _ = tls.shutdown().await;
+            });
+        }
+    });
+    Server { port, accepted }
+}
+
+fn client_config(ca: &std::path::Path) -> Arc<rustls::ClientConfig> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pki_types::CertificateDer::pem_file_iter(ca).unwrap() {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Arc::new(config)
+}
+
+fn headers() -> HeaderMap {
+    let mut h = HeaderMap::new();
+    h.insert(HOST, HeaderValue::from_static("localhost"));
+    h
+}
+
+async fn get(http: &Http, origin: &Origin) -> Result<String, String> {
+    let response = http.get(origin, "/logstores/x", headers()).await?;
+    assert_eq!(response.status, 200);
+    let mut body = Vec::new();
+    assert!(response.read_body(1024, 1024, &mut body).await?);
+    Ok(String::from_utf8(body).unwrap())
+}
+
+#[tokio::test]
+async fn https_is_verified_kept_alive_and_a_closed_idle_connection_passed_over() {
+    let dir = tempdir();
+    let pki = dir.join("pki");
+    make_pki(&pki, false);
+    let server = serve(&pki, "hello", 2).await;
+    let http = Http::with_tls(client_config(&pki.join("ca.pem")));
+    let origin = Origin {
+        https: true,
+        host: "localhost".into(),
+        port: server.port,
+    };
+    // Two answers on the first connection.
+    assert_eq!(get(&http, &origin).await.unwrap(), "hello");
+    assert_eq!(get(&http, &origin).await.unwrap(), "hello");
+    assert_eq!(server.accepted.load(Ordering::SeqCst), 1);
+    // The server closed it after its second answer: the next request goes on a new one.
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert_eq!(get(&http, &origin).await.unwrap(), "hello");
+    assert_eq!(server.accepted.load(Ordering::SeqCst), 2);
+
+    // A client trusting another CA refuses the server.
+    let other = Http::with_tls(client_config(&pki.join("other-ca.pem")));
+    let e = get(&other, &origin).await.unwrap_err();
+    assert!(e.contains("TLS handshake"), "{e}");
+    assert!(e.contains(&server.port.to_string()), "{e}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn a_body_over_the_limit_is_cut_and_its_connection_not_reused() {
+    let dir = tempdir();
+    let pki = dir.join("pki");
+    make_pki(&pki, false);
+    let server = serve(&pki, "0123456789", 5).await;
+    let http = Http::with_tls(client_config(&pki.join("ca.pem")));
+    let origin = Origin {
+        https: true,
+        host: "127.0.0.1".into(),
+        port: server.port,
+    };
+    let response = http.get(&origin, "/", headers()).await.unwrap();
+    let mut body = Vec::new();
+    assert!(!response.read_body(4, 4, &mut body).await.unwrap());
+    assert_eq!(body, b"0123");
+    assert_eq!(get(&http, &origin).await.unwrap(), "0123456789");
+    assert_eq!(server.accepted.load(Ordering::SeqCst), 2);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn tempdir() -> std::path::PathBuf {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "sls-syslog-http-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
