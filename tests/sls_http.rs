@@ -1,6 +1,7 @@
 //! The SLS HTTP connections (`sls::Http`) against a real TLS server: `https://` verified
 //! against a CA, keep-alive connections reused, a connection the server closed while idle
-//! passed over, a server whose certificate the CA did not sign refused.
+//! passed over (closed after its answer, or announced by `Connection: close`), a server whose
+//! certificate the CA did not sign refused.
 
 mod support;
 
@@ -8,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use hyper::header::{HeaderMap, HeaderValue, HOST};
-use sls_syslog::sls::http::{Http, Origin};
+use sls_syslog::sls::http::{Http, HttpError, Origin};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -16,13 +17,19 @@ use rustls_pki_types::pem::PemObject;
 use support::daemon::make_pki;
 
 /// A TLS server that answers each request on a connection with `body`, and closes a
-/// connection after `per_connection` answers. Counts the connections it accepted.
+/// connection after `per_connection` answers (saying `Connection: close` in the last one
+/// when `announce`). Counts the connections it accepted.
 struct Server {
     port: u16,
     accepted: Arc<AtomicUsize>,
 }
 
-async fn serve(pki: &std::path::Path, body: &'static str, per_connection: usize) -> Server {
+async fn serve(
+    pki: &std::path::Path,
+    body: &'static str,
+    per_connection: usize,
+    announce: bool,
+) -> Server {
     let certs = rustls_pki_types::CertificateDer::pem_file_iter(pki.join("server.pem"))
         .unwrap()
         .collect::<Result<Vec<_>, _>>()
@@ -48,7 +55,7 @@ async fn serve(pki: &std::path::Path, body: &'static str, per_connection: usize)
                 let Ok(mut tls) = acceptor.accept(tcp).await else {
                     return;
                 };
-                for _ in 0..per_connection {
+                for n in 1..=per_connection {
                     // One request head (a GET has no body).
                     let mut head = Vec::new();
                     let mut byte = [0u8; 1];
@@ -58,8 +65,13 @@ async fn serve(pki: &std::path::Path, body: &'static str, per_connection: usize)
                         }
                         head.push(byte[0]);
                     }
+                    let close = if announce && n == per_connection {
+                        "connection: close\r\n"
+                    } else {
+                        ""
+                    };
                     let answer = format!(
-                        "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nx-log-requestid: r1\r\n\r\n{body}",
+                        "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n{close}\r\n{body}",
                         body.len()
                     );
                     if tls.write_all(answer.as_bytes()).await.is_err() {
@@ -93,11 +105,12 @@ fn headers() -> HeaderMap {
     h
 }
 
-async fn get(http: &Http, origin: &Origin) -> Result<String, String> {
+async fn get(http: &Http, origin: &Origin) -> Result<String, HttpError> {
     let response = http.get(origin, "/logstores/x", headers()).await?;
     assert_eq!(response.status, 200);
     let mut body = Vec::new();
-    assert!(response.read_body(1024, 1024, &mut body).await?);
+    let complete = response.read_body(1024, 1024, &mut body).await;
+    assert!(complete.map_err(HttpError::Network)?);
     Ok(String::from_utf8(body).unwrap())
 }
 
@@ -106,7 +119,7 @@ async fn https_is_verified_kept_alive_and_a_closed_idle_connection_passed_over()
     let dir = tempdir();
     let pki = dir.join("pki");
     make_pki(&pki, false);
-    let server = serve(&pki, "hello", 2).await;
+    let server = serve(&pki, "hello", 2, false).await;
     let http = Http::with_tls(client_config(&pki.join("ca.pem")));
     let origin = Origin {
         https: true,
@@ -125,8 +138,12 @@ async fn https_is_verified_kept_alive_and_a_closed_idle_connection_passed_over()
     // A client trusting another CA refuses the server.
     let other = Http::with_tls(client_config(&pki.join("other-ca.pem")));
     let e = get(&other, &origin).await.unwrap_err();
+    let HttpError::Network(e) = e else {
+        panic!("{e:?}")
+    };
     assert!(e.contains("TLS handshake"), "{e}");
     assert!(e.contains(&server.port.to_string()), "{e}");
+
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -135,7 +152,7 @@ async fn a_body_over_the_limit_is_cut_and_its_connection_not_reused() {
     let dir = tempdir();
     let pki = dir.join("pki");
     make_pki(&pki, false);
-    let server = serve(&pki, "0123456789", 5).await;
+    let server = serve(&pki, "0123456789", 5, false).await;
     let http = Http::with_tls(client_config(&pki.join("ca.pem")));
     let origin = Origin {
         https: true,
@@ -149,6 +166,45 @@ async fn a_body_over_the_limit_is_cut_and_its_connection_not_reused() {
     assert_eq!(get(&http, &origin).await.unwrap(), "0123456789");
     assert_eq!(server.accepted.load(Ordering::SeqCst), 2);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn an_answer_saying_connection_close_is_not_reused() {
+    let dir = tempdir();
+    let pki = dir.join("pki");
+    make_pki(&pki, false);
+    // One answer per connection, announced: each request, sent at once after the last
+    // answer, needs a new connection and gets one.
+    let server = serve(&pki, "once", 1, true).await;
+    let http = Http::with_tls(client_config(&pki.join("ca.pem")));
+    let origin = Origin {
+        https: true,
+        host: "localhost".into(),
+        port: server.port,
+    };
+    for n in 1..=3 {
+        assert_eq!(get(&http, &origin).await.unwrap(), "once");
+        assert_eq!(server.accepted.load(Ordering::SeqCst), n);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn no_system_ca_certificates_is_a_setup_error_not_a_network_one() {
+    // rustls-native-certs reads only these when they are set (no other test here reads the
+    // system's certificates).
+    std::env::set_var("SSL_CERT_FILE", "/nonexistent/sls-syslog-ca.pem");
+    std::env::set_var("SSL_CERT_DIR", "/nonexistent/sls-syslog-certs");
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let origin = Origin {
+        https: true,
+        host: "127.0.0.1".into(),
+        port: listener.local_addr().unwrap().port(),
+    };
+    match get(&Http::new(), &origin).await {
+        Err(HttpError::Setup(e)) => assert!(e.contains("no CA certificates"), "{e}"),
+        other => panic!("{:?}", other.map(|_| ())),
+    }
 }
 
 fn tempdir() -> std::path::PathBuf {

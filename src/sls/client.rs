@@ -6,7 +6,7 @@ use hyper::header::{self, HeaderMap, HeaderValue};
 
 use super::codec;
 use super::endpoint::Endpoint;
-use super::http::{Http, Origin};
+use super::http::{Http, HttpError, Origin};
 use super::sign;
 use crate::buffers;
 use crate::secret::Secret;
@@ -256,7 +256,11 @@ impl Client {
             .http
             .get(&self.origin, &target, headers)
             .await
-            .map_err(SlsError::Network)?;
+            .map_err(|e| match e {
+                // A request that cannot be made from here is not retried.
+                HttpError::Setup(m) => SlsError::Request(m),
+                HttpError::Network(m) => SlsError::Network(m),
+            })?;
         let status = response.status;
         let header = |name: &str| {
             response

@@ -80,13 +80,32 @@ impl fmt::Debug for Http {
     }
 }
 
+/// Why a request got no answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HttpError {
+    /// It cannot be made from here (no CA certificates, a host TLS cannot name): trying
+    /// again cannot help.
+    Setup(String),
+    /// The network or the server failed it: worth trying again.
+    Network(String),
+}
+
+impl fmt::Display for HttpError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HttpError::Setup(m) | HttpError::Network(m) => f.write_str(m),
+        }
+    }
+}
+
 /// An answer whose body is still to be read.
 pub struct Response {
     pub status: u16,
     pub headers: HeaderMap,
     body: Incoming,
+    origin: Origin,
     /// The connection: back to the idle ones once the body has been read to its end.
-    conn: Option<(Origin, SendRequest<Empty<Bytes>>)>,
+    conn: Option<SendRequest<Empty<Bytes>>>,
     http: Http,
 }
 
@@ -107,7 +126,7 @@ impl Http {
 
     /// Reads the system's CA certificates now (off the runtime's threads), so that the first
     /// `https://` pull does not wait for it.
-    pub async fn load_tls(&self) -> Result<(), String> {
+    pub async fn load_tls(&self) -> Result<(), HttpError> {
         self.tls().await.map(|_| ())
     }
 
@@ -118,10 +137,13 @@ impl Http {
         origin: &Origin,
         target: &str,
         headers: HeaderMap,
-    ) -> Result<Response, String> {
+    ) -> Result<Response, HttpError> {
         let mut request = hyper::Request::get(target)
             .body(Empty::new())
-            .map_err(|e| format!("invalid request target: {e}"))?;
+            .map_err(|e| HttpError::Setup(format!("invalid request target: {e}")))?;
+        let failed = |e: &hyper::Error| {
+            HttpError::Network(format!("the request to {origin} failed: {}", describe(e)))
+        };
         *request.headers_mut() = headers;
         while let Some(mut sender) = self.take_idle(origin) {
             if sender.ready().await.is_err() {
@@ -132,15 +154,12 @@ impl Http {
                 // Not written: the connection closed while idle; try the next.
                 Err(mut e) => match e.take_message() {
                     Some(r) => request = r,
-                    None => return Err(describe(&e.into_error())),
+                    None => return Err(failed(&e.into_error())),
                 },
             }
         }
         let mut sender = self.connect(origin).await?;
-        let response = sender
-            .send_request(request)
-            .await
-            .map_err(|e| describe(&e))?;
+        let response = sender.send_request(request).await.map_err(|e| failed(&e))?;
         Ok(self.response(response, origin, sender))
     }
 
@@ -155,7 +174,8 @@ impl Http {
             status: parts.status.as_u16(),
             headers: parts.headers,
             body,
-            conn: Some((origin.clone(), sender)),
+            origin: origin.clone(),
+            conn: Some(sender),
             http: self.clone(),
         }
     }
@@ -179,39 +199,65 @@ impl Http {
         });
     }
 
-    async fn tls(&self) -> Result<Arc<ClientConfig>, String> {
+    async fn tls(&self) -> Result<Arc<ClientConfig>, HttpError> {
         self.inner
             .tls
             .get_or_try_init(|| async {
                 tokio::task::spawn_blocking(system_tls)
                     .await
-                    .map_err(|e| format!("cannot load the system's CA certificates: {e}"))?
+                    .map_err(|e| format!("cannot load the system's CA certificates: {e}"))
+                    .and_then(|r| r)
+                    .map_err(HttpError::Setup)
             })
             .await
             .cloned()
     }
 
-    async fn connect(&self, origin: &Origin) -> Result<SendRequest<Empty<Bytes>>, String> {
-        let connect = tokio::net::TcpStream::connect((origin.host.as_str(), origin.port));
-        let tcp = match tokio::time::timeout(CONNECT_TIMEOUT, connect).await {
-            Err(_) => return Err(format!("connecting to {origin} timed out")),
-            Ok(Err(e)) => return Err(format!("cannot connect to {origin}: {e}")),
-            Ok(Ok(tcp)) => tcp,
-        };
-        let _ = tcp.set_nodelay(true);
+    async fn connect(&self, origin: &Origin) -> Result<SendRequest<Empty<Bytes>>, HttpError> {
+        let tcp = tcp(origin).await.map_err(HttpError::Network)?;
         if !origin.https {
-            return handshake(tcp).await;
+            return handshake(tcp, origin).await;
         }
         let config = self.tls().await?;
         let name = ServerName::try_from(origin.host.clone())
-            .map_err(|_| format!("{:?} is not a TLS server name", origin.host))?;
+            .map_err(|_| HttpError::Setup(format!("{:?} is not a TLS server name", origin.host)))?;
         let tls = tokio_rustls::TlsConnector::from(config).connect(name, tcp);
         match tokio::time::timeout(CONNECT_TIMEOUT, tls).await {
-            Err(_) => Err(format!("the TLS handshake with {origin} timed out")),
-            Ok(Err(e)) => Err(format!("the TLS handshake with {origin} failed: {e}")),
-            Ok(Ok(tls)) => handshake(tls).await,
+            Err(_) => Err(HttpError::Network(format!(
+                "the TLS handshake with {origin} timed out"
+            ))),
+            Ok(Err(e)) => Err(HttpError::Network(format!(
+                "the TLS handshake with {origin} failed: {e}"
+            ))),
+            Ok(Ok(tls)) => handshake(tls, origin).await,
         }
     }
+}
+
+/// A TCP connection to one of the origin's addresses, in the order the resolver gives them,
+/// each given a share of [`CONNECT_TIMEOUT`] (at least 2 s), so that one address that drops
+/// packets does not keep the others from being tried.
+async fn tcp(origin: &Origin) -> Result<tokio::net::TcpStream, String> {
+    let lookup = tokio::net::lookup_host((origin.host.as_str(), origin.port));
+    let addrs: Vec<std::net::SocketAddr> = match tokio::time::timeout(CONNECT_TIMEOUT, lookup).await
+    {
+        Err(_) => return Err(format!("looking up {} timed out", origin.host)),
+        Ok(Err(e)) => return Err(format!("cannot look up {}: {e}", origin.host)),
+        Ok(Ok(addrs)) => addrs.collect(),
+    };
+    let share = (CONNECT_TIMEOUT / addrs.len().max(1) as u32).max(Duration::from_secs(2));
+    let mut last = format!("cannot connect to {origin}: the name has no address");
+    for addr in addrs {
+        match tokio::time::timeout(share, tokio::net::TcpStream::connect(addr)).await {
+            Ok(Ok(tcp)) => {
+                let _ = tcp.set_nodelay(true);
+                return Ok(tcp);
+            }
+            Ok(Err(e)) => last = format!("cannot connect to {origin} ({addr}): {e}"),
+            Err(_) => last = format!("connecting to {origin} ({addr}) timed out"),
+        }
+    }
+    Err(last)
 }
 
 impl Response {
@@ -237,7 +283,14 @@ impl Response {
             out.reserve((n as usize).min(limit).min(reserve_max));
         }
         while let Some(frame) = self.body.frame().await {
-            let Ok(data) = frame.map_err(|e| describe(&e))?.into_data() else {
+            let frame = frame.map_err(|e| {
+                format!(
+                    "reading the answer from {} failed: {}",
+                    self.origin,
+                    describe(&e)
+                )
+            })?;
+            let Ok(data) = frame.into_data() else {
                 continue;
             };
             let room = limit - out.len();
@@ -248,14 +301,14 @@ impl Response {
             out.extend_from_slice(&data);
         }
         // All of it: the connection may carry the next request.
-        if let Some((origin, sender)) = self.conn.take() {
-            self.http.give_back(origin, sender);
+        if let Some(sender) = self.conn.take() {
+            self.http.give_back(self.origin.clone(), sender);
         }
         Ok(true)
     }
 }
 
-async fn handshake<T>(io: T) -> Result<SendRequest<Empty<Bytes>>, String>
+async fn handshake<T>(io: T, origin: &Origin) -> Result<SendRequest<Empty<Bytes>>, HttpError>
 where
     T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -263,7 +316,7 @@ where
         .read_buf_exact_size(Some(READ_BUF))
         .handshake(TokioIo::new(io))
         .await
-        .map_err(|e| describe(&e))?;
+        .map_err(|e| HttpError::Network(format!("HTTP with {origin} failed: {}", describe(&e))))?;
     // Ends when the connection closes or its sender is dropped; a failure shows in the
     // request that was on it.
     tokio::spawn(async move {
@@ -275,9 +328,17 @@ where
 /// TLS for `https://` endpoints: TLS 1.3 and 1.2, the system's CA certificates.
 fn system_tls() -> Result<Arc<ClientConfig>, String> {
     let mut roots = RootCertStore::empty();
-    roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+    let found = rustls_native_certs::load_native_certs();
+    roots.add_parsable_certificates(found.certs);
     if roots.is_empty() {
-        return Err("the system has no CA certificates to verify an https:// SLS endpoint".into());
+        let why = found
+            .errors
+            .first()
+            .map(|e| format!(" ({e})"))
+            .unwrap_or_default();
+        return Err(format!(
+            "the system has no CA certificates to verify an https:// SLS endpoint{why}"
+        ));
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = ClientConfig::builder_with_provider(provider)
