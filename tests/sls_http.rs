@@ -114,79 +114,87 @@ async fn get(http: &Http, origin: &Origin) -> Result<String, HttpError> {
     Ok(String::from_utf8(body).unwrap())
 }
 
+/// A test PKI, a server with it and a client trusting its CA, for `host`; the PKI is removed
+/// on drop.
+struct Case {
+    dir: std::path::PathBuf,
+    server: Server,
+    http: Http,
+    origin: Origin,
+}
+
+impl Case {
+    async fn new(host: &str, body: &'static str, per_connection: usize, announce: bool) -> Case {
+        let dir = tempdir();
+        make_pki(&dir.join("pki"), false);
+        let server = serve(&dir.join("pki"), body, per_connection, announce).await;
+        let http = Http::with_tls(client_config(&dir.join("pki/ca.pem")));
+        let origin = Origin {
+            https: true,
+            host: host.into(),
+            port: server.port,
+        };
+        Case {
+            dir,
+            server,
+            http,
+            origin,
+        }
+    }
+
+    fn accepted(&self) -> usize {
+        self.server.accepted.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for Case {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 #[tokio::test]
 async fn https_is_verified_kept_alive_and_a_closed_idle_connection_passed_over() {
-    let dir = tempdir();
-    let pki = dir.join("pki");
-    make_pki(&pki, false);
-    let server = serve(&pki, "hello", 2, false).await;
-    let http = Http::with_tls(client_config(&pki.join("ca.pem")));
-    let origin = Origin {
-        https: true,
-        host: "localhost".into(),
-        port: server.port,
-    };
+    let c = Case::new("localhost", "hello", 2, false).await;
     // Two answers on the first connection.
-    assert_eq!(get(&http, &origin).await.unwrap(), "hello");
-    assert_eq!(get(&http, &origin).await.unwrap(), "hello");
-    assert_eq!(server.accepted.load(Ordering::SeqCst), 1);
+    assert_eq!(get(&c.http, &c.origin).await.unwrap(), "hello");
+    assert_eq!(get(&c.http, &c.origin).await.unwrap(), "hello");
+    assert_eq!(c.accepted(), 1);
     // The server closed it after its second answer: the next request goes on a new one.
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    assert_eq!(get(&http, &origin).await.unwrap(), "hello");
-    assert_eq!(server.accepted.load(Ordering::SeqCst), 2);
+    assert_eq!(get(&c.http, &c.origin).await.unwrap(), "hello");
+    assert_eq!(c.accepted(), 2);
 
     // A client trusting another CA refuses the server.
-    let other = Http::with_tls(client_config(&pki.join("other-ca.pem")));
-    let e = get(&other, &origin).await.unwrap_err();
+    let other = Http::with_tls(client_config(&c.dir.join("pki/other-ca.pem")));
+    let e = get(&other, &c.origin).await.unwrap_err();
     let HttpError::Network(e) = e else {
         panic!("{e:?}")
     };
     assert!(e.contains("TLS handshake"), "{e}");
-    assert!(e.contains(&server.port.to_string()), "{e}");
-
-    let _ = std::fs::remove_dir_all(&dir);
+    assert!(e.contains(&c.server.port.to_string()), "{e}");
 }
 
 #[tokio::test]
 async fn a_body_over_the_limit_is_cut_and_its_connection_not_reused() {
-    let dir = tempdir();
-    let pki = dir.join("pki");
-    make_pki(&pki, false);
-    let server = serve(&pki, "0123456789", 5, false).await;
-    let http = Http::with_tls(client_config(&pki.join("ca.pem")));
-    let origin = Origin {
-        https: true,
-        host: "127.0.0.1".into(),
-        port: server.port,
-    };
-    let response = http.get(&origin, "/", headers()).await.unwrap();
+    let c = Case::new("127.0.0.1", "0123456789", 5, false).await;
+    let response = c.http.get(&c.origin, "/", headers()).await.unwrap();
     let mut body = Vec::new();
     assert!(!response.read_body(4, 4, &mut body).await.unwrap());
     assert_eq!(body, b"0123");
-    assert_eq!(get(&http, &origin).await.unwrap(), "0123456789");
-    assert_eq!(server.accepted.load(Ordering::SeqCst), 2);
-    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(get(&c.http, &c.origin).await.unwrap(), "0123456789");
+    assert_eq!(c.accepted(), 2);
 }
 
 #[tokio::test]
 async fn an_answer_saying_connection_close_is_not_reused() {
-    let dir = tempdir();
-    let pki = dir.join("pki");
-    make_pki(&pki, false);
     // One answer per connection, announced: each request, sent at once after the last
     // answer, needs a new connection and gets one.
-    let server = serve(&pki, "once", 1, true).await;
-    let http = Http::with_tls(client_config(&pki.join("ca.pem")));
-    let origin = Origin {
-        https: true,
-        host: "localhost".into(),
-        port: server.port,
-    };
+    let c = Case::new("localhost", "once", 1, true).await;
     for n in 1..=3 {
-        assert_eq!(get(&http, &origin).await.unwrap(), "once");
-        assert_eq!(server.accepted.load(Ordering::SeqCst), n);
+        assert_eq!(get(&c.http, &c.origin).await.unwrap(), "once");
+        assert_eq!(c.accepted(), n);
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test]
