@@ -65,6 +65,16 @@ pub enum SlsError {
     Exhausted { attempts: u32, last: Box<SlsError> },
 }
 
+impl From<HttpError> for SlsError {
+    fn from(e: HttpError) -> SlsError {
+        match e {
+            // A request that cannot be made from here is not retried.
+            HttpError::Setup(m) => SlsError::Request(m),
+            HttpError::Network(m) => SlsError::Network(m),
+        }
+    }
+}
+
 impl SlsError {
     /// Worth trying again: network errors, 5xx, and read-quota 403s.
     pub fn is_retryable(&self) -> bool {
@@ -252,15 +262,7 @@ impl Client {
         auth.set_sensitive(true);
         headers.insert(header::AUTHORIZATION, auth);
 
-        let response = self
-            .http
-            .get(&self.origin, &target, headers)
-            .await
-            .map_err(|e| match e {
-                // A request that cannot be made from here is not retried.
-                HttpError::Setup(m) => SlsError::Request(m),
-                HttpError::Network(m) => SlsError::Network(m),
-            })?;
+        let response = self.http.get(&self.origin, &target, headers).await?;
         let status = response.status;
         let header = |name: &str| {
             response
@@ -282,10 +284,7 @@ impl Client {
         if status != 200 {
             // An error document; a longer answer (a proxy's page) is cut.
             let mut body = Vec::new();
-            response
-                .read_body(MAX_ERROR_BODY, RESERVE_MAX, &mut body)
-                .await
-                .map_err(SlsError::Network)?;
+            response.read_body(MAX_ERROR_BODY, &mut body).await?;
             return Err(server_error(status, &body, request_id));
         }
         if let Some(len) = response.content_length() {
@@ -297,10 +296,7 @@ impl Client {
             }
         }
         let mut wire = buffers::take(response.content_length().map_or(0, |n| n as usize));
-        let complete = response
-            .read_body(codec::MAX_WIRE_SIZE, RESERVE_MAX, &mut wire)
-            .await
-            .map_err(SlsError::Network)?;
+        let complete = response.read_body(codec::MAX_WIRE_SIZE, &mut wire).await?;
         if !complete {
             return Err(bad(format!(
                 "the body is over the {}-byte limit",
@@ -333,9 +329,6 @@ impl Client {
 
 /// Bytes of an error answer kept (SLS's error documents are a few hundred bytes).
 const MAX_ERROR_BODY: usize = 64 * 1024;
-
-/// Room reserved up front for a body from its Content-Length; a longer body grows the buffer.
-const RESERVE_MAX: usize = 16 * 1024 * 1024;
 
 /// The sequence number in an SLS cursor (base64 of a decimal number), if it is one.
 fn sequence(cursor: &str) -> Option<u64> {

@@ -33,6 +33,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Idle connections older than this are closed rather than reused (SLS closes its side after
 /// about a minute).
 const IDLE_TIMEOUT: Duration = Duration::from_secs(50);
+/// Most room reserved up front for a body from its `Content-Length`; a longer body grows it.
+const RESERVE_MAX: usize = 16 * 1024 * 1024;
 /// Idle connections kept (one per concurrent invocation is enough).
 const MAX_IDLE: usize = 8;
 
@@ -105,7 +107,7 @@ pub struct Response {
     body: Incoming,
     origin: Origin,
     /// The connection: back to the idle ones once the body has been read to its end.
-    conn: Option<SendRequest<Empty<Bytes>>>,
+    conn: SendRequest<Empty<Bytes>>,
     http: Http,
 }
 
@@ -175,7 +177,7 @@ impl Http {
             headers: parts.headers,
             body,
             origin: origin.clone(),
-            conn: Some(sender),
+            conn: sender,
             http: self.clone(),
         }
     }
@@ -271,24 +273,19 @@ impl Response {
 
     /// Reads the body into `out` (its contents replaced), at most `limit` bytes, and returns
     /// whether that was all of it (the rest of a longer body is not read, and its connection
-    /// is closed). `reserve_max`: most room reserved up front from `Content-Length`.
-    pub async fn read_body(
-        mut self,
-        limit: usize,
-        reserve_max: usize,
-        out: &mut Vec<u8>,
-    ) -> Result<bool, String> {
+    /// is closed).
+    pub async fn read_body(mut self, limit: usize, out: &mut Vec<u8>) -> Result<bool, HttpError> {
         out.clear();
         if let Some(n) = self.content_length() {
-            out.reserve((n as usize).min(limit).min(reserve_max));
+            out.reserve((n as usize).min(limit).min(RESERVE_MAX));
         }
         while let Some(frame) = self.body.frame().await {
             let frame = frame.map_err(|e| {
-                format!(
+                HttpError::Network(format!(
                     "reading the answer from {} failed: {}",
                     self.origin,
                     describe(&e)
-                )
+                ))
             })?;
             let Ok(data) = frame.into_data() else {
                 continue;
@@ -301,9 +298,7 @@ impl Response {
             out.extend_from_slice(&data);
         }
         // All of it: the connection may carry the next request.
-        if let Some(sender) = self.conn.take() {
-            self.http.give_back(self.origin.clone(), sender);
-        }
+        self.http.give_back(self.origin, self.conn);
         Ok(true)
     }
 }
