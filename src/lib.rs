@@ -6,6 +6,7 @@
 //! - [`trigger`]: the SLS trigger event;
 //! - [`sls`]: the hand-written SLS client (endpoint, signing, LZ4, protobuf, PullLogs);
 //! - [`record`]: LogGroup → flat records, in the official SDK's order;
+//! - [`text`]: the ASCII and line-break check of keys and values;
 //! - [`syslog`]: RFC 5424 header, `kv` body, framing and TCP/UDP transport;
 //! - [`ship`]: the pipeline of one invocation and its delivery rule;
 //! - [`config`]: every environment variable, validated in one place;
@@ -22,6 +23,7 @@ pub mod secret;
 pub mod ship;
 pub mod sls;
 pub mod syslog;
+pub mod text;
 pub mod time;
 pub mod trigger;
 

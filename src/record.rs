@@ -14,6 +14,7 @@ use std::cell::OnceCell;
 use std::fmt;
 
 use crate::sls::wire::{self, GroupHeader, WireError};
+use crate::text::{scan, scan_word, Scan};
 
 /// A field value: text from the log, or one of the two numbers the SDK adds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -174,7 +175,7 @@ impl<'a> Body<'a> {
             }
             fn group(&mut self, _: usize, _: &str, _: &str, _: &[(Cow<'b, str>, Cow<'b, str>)]) {}
             fn begin(&mut self, _: u32, _: u32) {}
-            fn field(&mut self, _: &str, _: &str) {}
+            fn field(&mut self, _: usize, _: bool, _: &str, _: &str, _: bool) {}
             fn end(&mut self) {}
             fn abandon(&mut self) {}
             fn record(&mut self, group: usize, record: &Record<'b>) {
@@ -202,6 +203,7 @@ impl<'a> Body<'a> {
         let mut fields = Fields::default();
         // The keys of the log being streamed: the group's fixed ones, then its contents.
         let mut keys: Vec<&'b str> = Vec::new();
+        let mut last: Vec<(&'b str, bool)> = Vec::new();
         let mut name = String::new();
         for (i, group) in wire::groups(self.bytes).enumerate() {
             let group = group?;
@@ -221,7 +223,7 @@ impl<'a> Body<'a> {
             keys.clear();
             keys.extend(["__time__", "__topic__", "__source__"]);
             for key in &keys {
-                group_seen.mark(key);
+                group_seen.mark(key.as_bytes());
             }
             // Tag keys that are not UTF-8 may flatten to one name: such a group's logs go
             // as records.
@@ -231,7 +233,7 @@ impl<'a> Body<'a> {
                 name.clear();
                 name.push_str(TAG);
                 name.push_str(k);
-                group_seen.mark(&name);
+                group_seen.mark(name.as_bytes());
             }
             let is_tag = |key: &str| {
                 key.strip_prefix(TAG)
@@ -253,39 +255,93 @@ impl<'a> Body<'a> {
                 sink(&record);
                 Ok::<(), WireError>(())
             };
+            // The contents' keys of the group's last streamed log, each with whether it has
+            // a byte below 0x0E. Each was checked (UTF-8, none of the group's keys nor an
+            // earlier content's, not reserved by the sink), so a log whose keys start with
+            // the same ones needs those checks only from its first other key on: logs of one
+            // group mostly repeat their keys, in the same order.
+            last.clear();
             group.for_each_log(|log| {
                 let guess = log.trailing_time_ns().unwrap_or(0);
                 let time = match log.leading_time() {
                     Some(time) if streams => time,
-                    _ => return as_record(log, &mut |r| sink.record(i, r)),
+                    _ => {
+                        last.clear();
+                        return as_record(log, &mut |r| sink.record(i, r));
+                    }
                 };
                 let mut seen = group_seen.clone();
                 keys.truncate(group_keys);
                 if guess != 0 {
-                    seen.mark(NS_KEY);
+                    seen.mark(NS_KEY.as_bytes());
                     keys.push(NS_KEY);
                 }
                 sink.begin(time, guess);
                 let mut streaming = true;
-                let (read_time, time_ns) = log.read_fields(|msg, k, v| {
+                // Contents so far, and whether all of them repeat `last`'s.
+                let mut at = 0;
+                let mut repeating = true;
+                let mut fresh_next = false;
+                let (read_time, time_ns) = log.read_fields(|_, k, v| {
                     if !streaming {
                         return;
                     }
-                    let (Cow::Borrowed(k), v) = texts(msg, k, v) else {
-                        streaming = false;
-                        return;
+                    let repeat = repeating
+                        && last
+                            .get(at)
+                            .is_some_and(|(key, _)| Fields::same(key.as_bytes(), k));
+                    let (k, key_low) = if repeat {
+                        last[at]
+                    } else {
+                        if repeating {
+                            // The first other key: the checks need the ones before it.
+                            repeating = false;
+                            last.truncate(at);
+                            for (key, _) in &last {
+                                seen.mark(key.as_bytes());
+                                keys.push(key);
+                            }
+                        }
+                        let (maybe_seen, key_scan) = seen.mark(k);
+                        let k = if key_scan.ascii {
+                            // SAFETY: ASCII is UTF-8.
+                            unsafe { std::str::from_utf8_unchecked(k) }
+                        } else if let Ok(k) = std::str::from_utf8(k) {
+                            k
+                        } else {
+                            streaming = false;
+                            return;
+                        };
+                        if maybe_seen && (keys.contains(&k) || is_tag(k)) || sink.forces_record(k) {
+                            streaming = false;
+                            return;
+                        }
+                        // A content named like the nanosecond part repeats a key only in
+                        // the logs that have one: the next log checks all its keys.
+                        fresh_next |= k == NS_KEY;
+                        keys.push(k);
+                        last.push((k, key_scan.low));
+                        (k, key_scan.low)
                     };
-                    if seen.mark(k) && (keys.contains(&k) || is_tag(k)) || sink.forces_record(k) {
-                        streaming = false;
-                        return;
-                    }
-                    keys.push(k);
-                    sink.field(k, &v);
+                    let value_scan = scan(v);
+                    let v = if value_scan.ascii {
+                        // SAFETY: ASCII is UTF-8.
+                        Cow::Borrowed(unsafe { std::str::from_utf8_unchecked(v) })
+                    } else {
+                        match std::str::from_utf8(v) {
+                            Ok(v) => Cow::Borrowed(v),
+                            Err(_) => String::from_utf8_lossy(v),
+                        }
+                    };
+                    sink.field(at, repeat, k, &v, key_low || value_scan.low);
+                    at += 1;
                 })?;
                 if streaming && read_time == time && time_ns.unwrap_or(0) == guess {
+                    last.truncate(if fresh_next { 0 } else { at });
                     sink.end();
                     Ok(())
                 } else {
+                    last.clear();
                     sink.abandon();
                     as_record(log, &mut |r| sink.record(i, r))
                 }
@@ -313,8 +369,11 @@ pub trait Sink<'b> {
     );
     /// A log of the group starts: its time and nanosecond part (0 when it has none).
     fn begin(&mut self, time: u32, time_ns: u32);
-    /// A content of the log, whose key is none of the log's earlier keys.
-    fn field(&mut self, key: &str, value: &str);
+    /// The content at index `at` of the log, whose key is none of the log's earlier keys.
+    /// `repeat`: this key and every one before it are those of the group's last streamed log
+    /// at the same places (so what the sink made of the key then holds). `low`: whether the
+    /// key or value has a byte below 0x0E (when neither has, they hold no CR or LF).
+    fn field(&mut self, at: usize, repeat: bool, key: &str, value: &str, low: bool);
     /// Whether a content named `key` must send its log down the record path (the sink took
     /// something from the group that such a content would change in the record).
     fn forces_record(&self, _key: &str) -> bool {
@@ -397,34 +456,74 @@ impl Fields {
     /// (`__tag__:…`, `…_id`), so a few sampled bytes collided often.
     #[inline(always)]
     fn bit(key: &str) -> (usize, u64) {
-        let b = key.as_bytes();
+        let (head, tail) = Fields::sample(key.as_bytes());
+        Fields::hash(key.len(), head, tail)
+    }
+
+    /// A key's first and last eight bytes (all of a key up to 16 bytes), or first and last
+    /// four, or (under four bytes) its bytes with zeros after them.
+    #[inline(always)]
+    fn sample(b: &[u8]) -> (u64, u64) {
         let n = b.len();
         let word = |s: &[u8]| {
             let mut w = [0u8; 8];
             w[..s.len()].copy_from_slice(s);
             u64::from_le_bytes(w)
         };
-        let (head, tail) = if n >= 8 {
+        if n >= 8 {
             (word(&b[..8]), word(&b[n - 8..]))
         } else if n >= 4 {
             (word(&b[..4]), word(&b[n - 4..]))
         } else {
             let pick = |i: usize| u64::from(b.get(i).copied().unwrap_or(0));
             (pick(0) | pick(1) << 8 | pick(2) << 16, 0)
-        };
+        }
+    }
+
+    #[inline(always)]
+    fn hash(n: usize, head: u64, tail: u64) -> (usize, u64) {
         let h =
             (head ^ tail.rotate_left(23) ^ (n as u64) << 56).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         let h = (h >> 56) as u32;
         ((h >> 6) as usize & 3, 1 << (h & 63))
     }
 
-    /// Adds `key` to the summary; returns whether it may have been there already.
+    /// Whether keys `a` and `b` are the same bytes (read as for the summary when they are up
+    /// to 16 bytes long).
     #[inline(always)]
-    fn mark(&mut self, key: &str) -> bool {
-        let (word, bit) = Fields::bit(key);
+    fn same(a: &[u8], b: &[u8]) -> bool {
+        a.len() == b.len()
+            && if a.len() <= 16 {
+                Fields::sample(a) == Fields::sample(b)
+            } else {
+                a == b
+            }
+    }
+
+    /// Adds the key `key` (bytes not yet known to be UTF-8) to the summary; returns whether
+    /// it may have been there already, and its [`Scan`], read from the same loads for a key
+    /// of up to 16 bytes.
+    #[inline(always)]
+    fn mark(&mut self, key: &[u8]) -> (bool, Scan) {
+        let n = key.len();
+        let (head, tail) = Fields::sample(key);
+        let (word, bit) = Fields::hash(n, head, tail);
         let maybe = self.seen[word] & bit != 0;
         self.seen[word] |= bit;
-        maybe
+        let scanned = match n {
+            // The zeros after a short key's bytes made spaces.
+            0..4 => scan_word(head | 0x2020_2020_2020_2020 << (8 * n)),
+            4..8 => scan_word(head | tail << 32),
+            8..=16 => {
+                let (a, b) = (scan_word(head), scan_word(tail));
+                Scan {
+                    ascii: a.ascii && b.ascii,
+                    low: a.low || b.low,
+                }
+            }
+            _ => scan(key),
+        };
+        (maybe, scanned)
     }
 
     fn start<'b>(&mut self, fields: &mut Vec<(Cow<'b, str>, Value<'b>)>) {
@@ -482,6 +581,47 @@ mod tests {
     use crate::sls::proto::{self, Content, Log, LogGroup, LogTag};
     use bytes::Bytes;
     use prost::Message;
+
+    #[test]
+    fn scans_find_non_ascii_and_low_bytes_at_every_length_and_place() {
+        let expect = |b: &[u8]| Scan {
+            ascii: b.is_ascii(),
+            low: b.iter().any(|&c| c < 0x0E),
+        };
+        // Both ways of scanning: a value's, and a key's along with its summary bit.
+        let scan = |b: &[u8]| {
+            let (_, as_key) = Fields::default().mark(b);
+            assert_eq!(as_key, scan(b), "{b:?} as a key");
+            as_key
+        };
+        // Every length up to three words and then some, with each interesting byte at each
+        // place, alone and after a byte that borrows (0x00) or is high (0xFF).
+        let specials = [0x00, 0x09, 0x0A, 0x0D, 0x0E, 0x20, 0x7F, 0x80, 0xC3, 0xFF];
+        for n in 0..=27 {
+            let plain = vec![b'a'; n];
+            assert_eq!(scan(&plain), expect(&plain), "{n} plain bytes");
+            for at in 0..n {
+                for &s in &specials {
+                    let mut b = plain.clone();
+                    b[at] = s;
+                    assert_eq!(scan(&b), expect(&b), "{b:?}");
+                    for &t in &specials {
+                        if at + 1 < n {
+                            b[at + 1] = t;
+                            assert_eq!(scan(&b), expect(&b), "{b:?}");
+                        }
+                    }
+                }
+            }
+        }
+        // Inside a larger buffer: nothing outside the slice is read into the answer.
+        let buf = b"\n\xFF0123456789abcdef\r\xC3";
+        for start in 2..18 {
+            for end in start..18 {
+                assert_eq!(scan(&buf[start..end]), expect(&buf[start..end]));
+            }
+        }
+    }
 
     fn flat(group: &LogGroup) -> Vec<Vec<(String, String)>> {
         let body = proto::LogGroupList {

@@ -339,36 +339,134 @@ proptest! {
         streamable in prop_oneof![3 => Just(Some("kv")), 2 => Just(Some("json")), 2 => Just(Some("leef")), 1 => Just(None)],
         group_fields in any::<bool>(),
     ) {
-        let mut map: HashMap<String, String> = vars.into_iter().collect();
-        if let Some(body) = streamable {
-            map.insert("SYSLOG_MESSAGE_FORMAT".into(), body.into());
-            map.retain(|k, _| !k.ends_with("_FIELD") || k.starts_with("SYSLOG_CEF"));
-            if group_fields {
-                // Header values from the group's fields (tag keys include `host`, `level`
-                // and `msgid`; a content may be named `__tag__:x`): the logs still stream,
-                // but for a content named like one of those tags.
-                for (k, v) in [
-                    ("SYSLOG_HOSTNAME_FIELD", "__tag__:host"),
-                    ("SYSLOG_APP_NAME_FIELD", "__topic__"),
-                    ("SYSLOG_MSGID_FIELD", "__tag__:x"),
-                    ("SYSLOG_SEVERITY_FIELD", "__tag__:level"),
-                    ("SYSLOG_FACILITY_FIELD", "__source__"),
-                    ("SYSLOG_LEEF_EVENT_ID_FIELD", "__tag__:msgid"),
-                ] {
-                    map.insert(k.into(), v.into());
+        streams_like_records(&list, vars, udp, streamable, group_fields)?;
+    }
+}
+
+/// Bodies whose logs share one list of keys, as the logs of a real group do, each log with
+/// the last one's keys, changed or not: a key replaced, the list cut short or made longer,
+/// an earlier key repeated, a content named like the nanosecond part (which only some logs
+/// have), or back to the group's first keys.
+fn repeating_group_list() -> impl Strategy<Value = LogGroupList> {
+    let log = (
+        any::<u32>(),
+        proptest::option::of(any::<u32>()),
+        (0..12usize, 0..8usize, key()),
+        vec(short_bytes(), 1..4),
+    );
+    vec(
+        (
+            pairs(short_bytes(), short_bytes(), 0..3),
+            vec(key(), 0..6),
+            vec(log, 1..8),
+        ),
+        1..4,
+    )
+    .prop_map(|groups| LogGroupList {
+        log_groups: groups
+            .into_iter()
+            .map(|(tags, base, logs)| {
+                let mut group = LogGroup::default();
+                // Each log's keys are the last log's, changed (or not, or back to the base).
+                let mut keys = base.clone();
+                for (time, time_ns, (change, at, other), values) in logs {
+                    let at = at % (keys.len() + 1);
+                    match change {
+                        0 if at < keys.len() => keys[at] = other,
+                        1 => keys.truncate(at),
+                        2 => keys.insert(at, other),
+                        3 if !keys.is_empty() => keys.push(keys[at % keys.len()].clone()),
+                        4 => keys.insert(at, b"__time_ns_part__".to_vec()),
+                        5 => keys.clone_from(&base),
+                        _ => {}
+                    }
+                    let contents = keys
+                        .iter()
+                        .cloned()
+                        .enumerate()
+                        .map(|(i, k)| (k, values[i % values.len()].clone()))
+                        .collect();
+                    let one = case_group(&Case {
+                        time,
+                        time_ns,
+                        tags: tags.clone(),
+                        contents,
+                        ..Case::default()
+                    });
+                    group.log_tags = one.log_tags;
+                    group.logs.extend(one.logs);
                 }
+                group
+            })
+            .collect(),
+    })
+}
+
+/// Formats `list` under the settings `vars` (with the body format `streamable`, and header
+/// values from the group's fields when `group_fields`), streamed and from records: the
+/// oracle requires the same bytes.
+fn streams_like_records(
+    list: &LogGroupList,
+    vars: Vec<(String, String)>,
+    udp: bool,
+    streamable: Option<&str>,
+    group_fields: bool,
+) -> Result<(), TestCaseError> {
+    let mut map: HashMap<String, String> = vars.into_iter().collect();
+    if let Some(body) = streamable {
+        map.insert("SYSLOG_MESSAGE_FORMAT".into(), body.into());
+        map.retain(|k, _| !k.ends_with("_FIELD") || k.starts_with("SYSLOG_CEF"));
+        if group_fields {
+            // Header values from the group's fields (tag keys include `host`, `level`
+            // and `msgid`; a content may be named `__tag__:x`): the logs still stream,
+            // but for a content named like one of those tags.
+            for (k, v) in [
+                ("SYSLOG_HOSTNAME_FIELD", "__tag__:host"),
+                ("SYSLOG_APP_NAME_FIELD", "__topic__"),
+                ("SYSLOG_MSGID_FIELD", "__tag__:x"),
+                ("SYSLOG_SEVERITY_FIELD", "__tag__:level"),
+                ("SYSLOG_FACILITY_FIELD", "__source__"),
+                ("SYSLOG_LEEF_EVENT_ID_FIELD", "__tag__:msgid"),
+            ] {
+                map.insert(k.into(), v.into());
             }
         }
-        map.insert("SYSLOG_HOST".into(), "127.0.0.1".into());
-        map.insert("SYSLOG_PROTOCOL".into(), if udp { "udp" } else { "tcp" }.into());
-        let Ok(settings) = Settings::from_lookup(|k| map.get(k).cloned()) else {
-            return Ok(());
-        };
-        let origin = Origin { project: "p", logstore: "l", shard: 2, cursor: "MTUyOTQ4MDIwOTY1NTk3ODAwMA==" };
-        let body = list.encode_to_vec();
-        if let Err(e) = check_fill(&settings, &body, &origin) {
-            prop_assert!(false, "{}", e);
-        }
+    }
+    map.insert("SYSLOG_HOST".into(), "127.0.0.1".into());
+    map.insert(
+        "SYSLOG_PROTOCOL".into(),
+        if udp { "udp" } else { "tcp" }.into(),
+    );
+    let Ok(settings) = Settings::from_lookup(|k| map.get(k).cloned()) else {
+        return Ok(());
+    };
+    let origin = Origin {
+        project: "p",
+        logstore: "l",
+        shard: 2,
+        cursor: "MTUyOTQ4MDIwOTY1NTk3ODAwMA==",
+    };
+    let body = list.encode_to_vec();
+    if let Err(e) = check_fill(&settings, &body, &origin) {
+        prop_assert!(false, "{}", e);
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(config(256))]
+
+    /// Logs that repeat their group's keys (which the streaming path checks only from the
+    /// first other key on), with the changes real logs have: streamed, they come out
+    /// exactly as from their records.
+    #[test]
+    fn logs_repeating_their_groups_keys_match_their_records(
+        list in repeating_group_list(),
+        (vars, udp) in vars(),
+        streamable in prop_oneof![3 => Just(Some("kv")), 1 => Just(Some("json")), 1 => Just(Some("leef"))],
+        group_fields in any::<bool>(),
+    ) {
+        streams_like_records(&list, vars, udp, streamable, group_fields)?;
     }
 }
 

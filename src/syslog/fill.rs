@@ -85,6 +85,12 @@ pub fn fill(
         after_ns: Vec::new(),
         name: String::new(),
         start: 0,
+        // (A LEEF delimiter cannot be CR or LF; JSON has none outside its values.)
+        fixed_breaks: matches!(streamed, Some(Streamed::Kv(separator)) if has_break(separator.as_bytes())),
+        group_breaks: false,
+        breaks: false,
+        kv_key_bytes: Vec::new(),
+        kv_keys: Vec::new(),
     };
     body.stream(&mut writer)?;
     Ok(writer.filled)
@@ -124,6 +130,20 @@ struct Writer<'a> {
     name: String,
     /// Where the message being streamed starts in the batch.
     start: usize,
+    /// Whether a CR or LF may be in what every streamed message has (the kv separator), in
+    /// what the group's have (`rest`, the group's fields, LEEF's start), in the message being
+    /// streamed. Only a message that may hold one is searched for it before LF framing.
+    fixed_breaks: bool,
+    group_breaks: bool,
+    breaks: bool,
+    /// A streamed kv body: each content's `||key=` (by index in the log), end to end.
+    kv_key_bytes: Vec<u8>,
+    kv_keys: Vec<std::ops::Range<usize>>,
+}
+
+/// Whether `bytes` has a CR or LF.
+fn has_break(bytes: &[u8]) -> bool {
+    memchr::memchr2(b'\n', b'\r', bytes).is_some()
 }
 
 /// `origin` with the current group's cursor.
@@ -236,11 +256,21 @@ impl<'b> Sink<'b> for Writer<'_> {
                 .map(|(k, v)| ("__tag__:", k.as_ref(), v.as_ref())),
         );
         self.name = name;
+        self.group_breaks = self.fixed_breaks
+            || [
+                &self.rest,
+                &self.before_ns,
+                &self.after_ns,
+                &self.leef_start,
+            ]
+            .into_iter()
+            .any(|piece| has_break(piece));
     }
 
     #[inline]
     fn begin(&mut self, time: u32, time_ns: u32) {
         self.start = self.batch.begin(self.framed.framing);
+        self.breaks = self.group_breaks;
         let out = &mut self.batch.buf;
         let timestamps = &mut self.timestamps;
         self.formatter
@@ -291,13 +321,34 @@ impl<'b> Sink<'b> for Writer<'_> {
     }
 
     #[inline(always)]
-    fn field(&mut self, key: &str, value: &str) {
+    fn field(&mut self, at: usize, repeat: bool, key: &str, value: &str, low: bool) {
+        if let Some(Streamed::Kv(separator)) = self.streamed {
+            // `||key=` as the group's last log had it here, else made now (empty when the
+            // key is not kept).
+            if !repeat || at >= self.kv_keys.len() {
+                self.kv_keys.truncate(at);
+                let from = self.kv_keys.last().map_or(0, |k| k.end);
+                self.kv_key_bytes.truncate(from);
+                if self.formatter.filter.keeps(key) {
+                    kv_key(&mut self.kv_key_bytes, separator, key);
+                }
+                self.kv_keys.push(from..self.kv_key_bytes.len());
+            }
+            let piece = self.kv_keys[at].clone();
+            if !piece.is_empty() {
+                self.breaks |= low;
+                let out = &mut self.batch.buf;
+                put_all(out, [&self.kv_key_bytes[piece], value.as_bytes()]);
+            }
+            return;
+        }
         if !self.formatter.filter.keeps(key) {
             return;
         }
+        self.breaks |= low;
         let out = &mut self.batch.buf;
         match self.streamed {
-            Some(Streamed::Kv(separator)) => kv_pair(out, separator, key, value),
+            Some(Streamed::Kv(_)) | None => {} // (kv above)
             Some(Streamed::Json) => {
                 if self.comma {
                     out.push(b',');
@@ -312,7 +363,6 @@ impl<'b> Sink<'b> for Writer<'_> {
                     tables.attribute(out, key, value);
                 }
             }
-            None => {}
         }
     }
 
@@ -322,7 +372,9 @@ impl<'b> Sink<'b> for Writer<'_> {
             self.batch.buf.push(b'}');
         }
         let Framed { framing, max } = self.framed;
-        let truncated = self.batch.finish(self.start, framing, max, self.scratch);
+        let truncated = self
+            .batch
+            .finish(self.start, framing, max, self.scratch, self.breaks);
         self.finished(truncated);
         self.filled.streamed += 1;
     }

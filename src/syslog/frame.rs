@@ -208,7 +208,7 @@ impl Batch {
     ) -> bool {
         let start = self.begin(framing);
         write(&mut self.buf);
-        self.finish(start, framing, max, scratch)
+        self.finish(start, framing, max, scratch, true)
     }
 
     /// Starts a message: returns where to write it into `buf` (then call
@@ -233,7 +233,8 @@ impl Batch {
     /// as [`Batch::push`] would: an LF-framed message with no CR or LF and a datagram stay
     /// where they are (a datagram cut in place), an octet-counted one gets its count in the
     /// room before it, and only LF-framed ones that need escaping or cutting are moved to
-    /// `scratch` and framed from there. Returns whether it was cut.
+    /// `scratch` and framed from there. Returns whether it was cut. `may_break`: false when
+    /// the writer knows that the message holds no CR or LF, which is then not searched for.
     #[inline]
     pub fn finish(
         &mut self,
@@ -241,11 +242,13 @@ impl Batch {
         framing: Option<Framing>,
         max: usize,
         scratch: &mut Vec<u8>,
+        may_break: bool,
     ) -> bool {
         let msg = &self.buf[start..];
         let truncated = match framing {
             Some(Framing::Lf)
-                if msg.len() <= max && memchr::memchr2(b'\n', b'\r', msg).is_none() =>
+                if msg.len() <= max
+                    && !(may_break && memchr::memchr2(b'\n', b'\r', msg).is_some()) =>
             {
                 self.buf.push(b'\n');
                 false
