@@ -375,7 +375,9 @@ pub trait Sink<'b> {
     /// key or value has a byte below 0x0E (when neither has, they hold no CR or LF).
     fn field(&mut self, at: usize, repeat: bool, key: &str, value: &str, low: bool);
     /// Whether a content named `key` must send its log down the record path (the sink took
-    /// something from the group that such a content would change in the record).
+    /// something from the group that such a content would change in the record). The
+    /// answer for a key must not change within a body: a log that repeats the keys of the
+    /// group's last streamed log is not asked again.
     fn forces_record(&self, _key: &str) -> bool {
         false
     }

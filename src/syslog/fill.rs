@@ -669,6 +669,62 @@ mod tests {
         }
     }
 
+    /// Logs that repeat the keys of the log before them, around the ones that cannot
+    /// stream (the keys' checks and `||key=` carried over from a streamed log only): after
+    /// a log abandoned part-way and one sent as a record, with keys over 16 bytes that
+    /// differ only after their 16th, with the repeated key coming after the shared ones.
+    #[test]
+    fn logs_repeating_keys_around_the_ones_that_cannot_stream() {
+        let long_a = b"a-key-over-sixteen-bytes-1";
+        let long_b = b"a-key-over-sixteen-bytes-2";
+        let kv = |pairs: &[(&[u8], &[u8])]| -> Vec<u8> {
+            pairs.iter().flat_map(|(k, v)| content(k, v)).collect()
+        };
+        let base = kv(&[(b"k", b"1"), (long_a, b"2"), (b"x", b"3")]);
+        let logs: Vec<(Vec<u8>, bool)> = vec![
+            ([TIME, &base].concat(), true),
+            // The same keys, then another time: abandoned after its contents.
+            ([TIME, &base, &[0x08, 0x01]].concat(), false),
+            ([TIME, &base].concat(), true),
+            // The time last: a record from the start.
+            ([&base[..], TIME].concat(), false),
+            ([TIME, &base].concat(), true),
+            (
+                [TIME, &kv(&[(b"k", b"1"), (long_b, b"2"), (b"x", b"3")])].concat(),
+                true,
+            ),
+            (
+                [TIME, &kv(&[(b"k", b"1"), (long_b, b"2"), (long_a, b"3")])].concat(),
+                true,
+            ),
+            // The shared keys, then one of them again.
+            (
+                [TIME, &kv(&[(b"k", b"1"), (long_b, b"2"), (b"k", b"3")])].concat(),
+                false,
+            ),
+            ([TIME, &kv(&[(b"k", b"1"), (long_b, b"2")])].concat(), true),
+            (
+                [TIME, &kv(&[(b"k", b"1"), (long_b, b"2\n3")])].concat(),
+                true,
+            ),
+        ];
+        let group: Vec<u8> = logs.iter().flat_map(|(l, _)| field(0x0a, l)).collect();
+        let body = [field(0x0a, &group), field(0x0a, &group)].concat();
+        for vars in [
+            &[][..],
+            &[("SYSLOG_EXCLUDE_FIELDS", "x")],
+            &[("SYSLOG_FRAMING", "octet-counting")],
+            &[("SYSLOG_MESSAGE_FORMAT", "json")],
+        ] {
+            let s = settings(vars);
+            let (f, bytes) = filled(&s, &body, true);
+            let streamable = logs.iter().filter(|(_, s)| *s).count() as u64;
+            assert_eq!(f.logs, 2 * logs.len() as u64);
+            assert_eq!(f.streamed, 2 * streamable, "{vars:?}");
+            assert_eq!(check_fill(&s, &body, &ORIGIN).unwrap(), bytes, "{vars:?}");
+        }
+    }
+
     /// Tag keys that are not UTF-8 (two that flatten to the same name), and a repeated tag
     /// key: the first group goes as records, the second streams with the tag's last value.
     #[test]
