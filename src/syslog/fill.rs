@@ -609,6 +609,23 @@ mod tests {
 
     const TIME: &[u8] = &[0x08, 0x80, 0xe2, 0xcf, 0xaa, 0x06]; // 1700000000
 
+    /// Under each of `settings`, `body` makes `logs` messages, `streamed` of them written as
+    /// they were read, and the batch is what records alone give.
+    fn streams_as_expected(
+        body: &[u8],
+        settings_list: &[&[(&str, &str)]],
+        logs: u64,
+        streamed: u64,
+    ) {
+        for vars in settings_list {
+            let s = settings(vars);
+            let (f, bytes) = filled(&s, body, true);
+            assert_eq!(f.logs, logs, "{vars:?}");
+            assert_eq!(f.streamed, streamed, "{vars:?}");
+            assert_eq!(check_fill(&s, body, &ORIGIN).unwrap(), bytes, "{vars:?}");
+        }
+    }
+
     /// Logs an encoder could write but that the streaming path does not take: each is
     /// formatted from its record, and the batch is what records alone give.
     #[test]
@@ -654,19 +671,14 @@ mod tests {
         };
         let all: Vec<Vec<u8>> = logs.iter().map(|(l, _)| l.clone()).collect();
         let body = [field(0x0a, &group(&all)), field(0x0a, &group(&all[..3]))].concat();
-        for vars in [
+        let streamable = logs.iter().filter(|(_, s)| *s).count() as u64;
+        let settings = [
             &[][..],
             &[("SYSLOG_SD_ID", "sls@32473")],
             &[("SYSLOG_MESSAGE_FORMAT", "json")],
             &[("SYSLOG_MESSAGE_FORMAT", "leef")],
-        ] {
-            let s = settings(vars);
-            let (f, bytes) = filled(&s, &body, true);
-            let streamable = logs.iter().filter(|(_, s)| *s).count() as u64;
-            assert_eq!(f.logs, logs.len() as u64 + 3);
-            assert_eq!(f.streamed, streamable + 1);
-            assert_eq!(check_fill(&s, &body, &ORIGIN).unwrap(), bytes);
-        }
+        ];
+        streams_as_expected(&body, &settings, logs.len() as u64 + 3, streamable + 1);
     }
 
     /// Logs that repeat the keys of the log before them, around the ones that cannot
@@ -710,19 +722,14 @@ mod tests {
         ];
         let group: Vec<u8> = logs.iter().flat_map(|(l, _)| field(0x0a, l)).collect();
         let body = [field(0x0a, &group), field(0x0a, &group)].concat();
-        for vars in [
+        let streamable = logs.iter().filter(|(_, s)| *s).count() as u64;
+        let settings = [
             &[][..],
             &[("SYSLOG_EXCLUDE_FIELDS", "x")],
             &[("SYSLOG_FRAMING", "octet-counting")],
             &[("SYSLOG_MESSAGE_FORMAT", "json")],
-        ] {
-            let s = settings(vars);
-            let (f, bytes) = filled(&s, &body, true);
-            let streamable = logs.iter().filter(|(_, s)| *s).count() as u64;
-            assert_eq!(f.logs, 2 * logs.len() as u64);
-            assert_eq!(f.streamed, 2 * streamable, "{vars:?}");
-            assert_eq!(check_fill(&s, &body, &ORIGIN).unwrap(), bytes, "{vars:?}");
-        }
+        ];
+        streams_as_expected(&body, &settings, 2 * logs.len() as u64, 2 * streamable);
     }
 
     /// Tag keys that are not UTF-8 (two that flatten to the same name), and a repeated tag
