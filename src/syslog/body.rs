@@ -601,10 +601,15 @@ impl LeefTables {
         out.push(b'=');
     }
 
+    /// An attribute's value.
+    pub fn value(&self, out: &mut Vec<u8>, value: &str) {
+        leef_clean(out, value, &self.value);
+    }
+
     /// Delimiter + `key=value`.
     pub fn attribute(&self, out: &mut Vec<u8>, key: &str, value: &str) {
         self.key(out, key);
-        leef_clean(out, value, &self.value);
+        self.value(out, value);
     }
 }
 

@@ -89,8 +89,8 @@ pub fn fill(
         fixed_breaks: matches!(streamed, Some(Streamed::Kv(separator)) if has_break(separator.as_bytes())),
         group_breaks: false,
         breaks: false,
-        kv_key_bytes: Vec::new(),
-        kv_keys: Vec::new(),
+        key_bytes: Vec::new(),
+        key_pieces: Vec::new(),
     };
     body.stream(&mut writer)?;
     Ok(writer.filled)
@@ -136,9 +136,9 @@ struct Writer<'a> {
     fixed_breaks: bool,
     group_breaks: bool,
     breaks: bool,
-    /// A streamed kv body: each content's `||key=` (by index in the log), end to end.
-    kv_key_bytes: Vec<u8>,
-    kv_keys: Vec<std::ops::Range<usize>>,
+    /// What goes before each content's value (by its index in the log), end to end.
+    key_bytes: Vec<u8>,
+    key_pieces: Vec<std::ops::Range<usize>>,
 }
 
 /// Whether `bytes` has a CR or LF.
@@ -158,6 +158,32 @@ impl Writer<'_> {
     fn finished(&mut self, truncated: bool) {
         self.filled.logs += 1;
         self.filled.truncated += u64::from(truncated);
+    }
+
+    /// Makes what goes before the value of the log's content `at` (`||key=`, `"key":`,
+    /// `^key=`; empty when the key is not written), in place of what the group's last log
+    /// had there and after. A log that repeats the last one's keys uses theirs.
+    #[inline(never)]
+    fn key_piece(&mut self, at: usize, key: &str) {
+        self.key_pieces.truncate(at);
+        let from = self.key_pieces.last().map_or(0, |k| k.end);
+        let bytes = &mut self.key_bytes;
+        bytes.truncate(from);
+        if let (Some(streamed), true) = (self.streamed, self.formatter.filter.keeps(key)) {
+            match streamed {
+                Streamed::Kv(separator) => kv_key(bytes, separator, key),
+                Streamed::Json => {
+                    json_string(bytes, key);
+                    bytes.push(b':');
+                }
+                Streamed::Leef(_) => {
+                    if let Some(tables) = self.leef.as_ref().filter(|_| !leef_skips(key)) {
+                        tables.key(bytes, key);
+                    }
+                }
+            }
+        }
+        self.key_pieces.push(from..bytes.len());
     }
 }
 
@@ -322,47 +348,32 @@ impl<'b> Sink<'b> for Writer<'_> {
 
     #[inline(always)]
     fn field(&mut self, at: usize, repeat: bool, key: &str, value: &str, low: bool) {
-        if let Some(Streamed::Kv(separator)) = self.streamed {
-            // `||key=` as the group's last log had it here, else made now (empty when the
-            // key is not kept).
-            if !repeat || at >= self.kv_keys.len() {
-                self.kv_keys.truncate(at);
-                let from = self.kv_keys.last().map_or(0, |k| k.end);
-                self.kv_key_bytes.truncate(from);
-                if self.formatter.filter.keeps(key) {
-                    kv_key(&mut self.kv_key_bytes, separator, key);
-                }
-                self.kv_keys.push(from..self.kv_key_bytes.len());
-            }
-            let piece = self.kv_keys[at].clone();
-            if !piece.is_empty() {
-                self.breaks |= low;
-                let out = &mut self.batch.buf;
-                put_all(out, [&self.kv_key_bytes[piece], value.as_bytes()]);
-            }
-            return;
+        if !repeat || at >= self.key_pieces.len() {
+            self.key_piece(at, key);
         }
-        if !self.formatter.filter.keeps(key) {
+        let piece = &self.key_bytes[self.key_pieces[at].clone()];
+        if piece.is_empty() {
             return;
         }
         self.breaks |= low;
         let out = &mut self.batch.buf;
-        match self.streamed {
-            Some(Streamed::Kv(_)) | None => {} // (kv above)
+        match &self.streamed {
+            Some(Streamed::Kv(_)) => put_all(out, [piece, value.as_bytes()]),
             Some(Streamed::Json) => {
                 if self.comma {
                     out.push(b',');
                 }
                 self.comma = true;
-                json_string(out, key);
-                out.push(b':');
+                put(out, piece);
                 json_string(out, value);
             }
             Some(Streamed::Leef(_)) => {
-                if let Some(tables) = self.leef.as_ref().filter(|_| !leef_skips(key)) {
-                    tables.attribute(out, key, value);
+                put(out, piece);
+                if let Some(tables) = &self.leef {
+                    tables.value(out, value);
                 }
             }
+            None => {}
         }
     }
 
