@@ -53,9 +53,15 @@ impl<'a> Record<'a> {
 /// Text of a key or value: borrowed when it is UTF-8, else converted lossily.
 #[inline]
 fn text(bytes: &[u8]) -> Cow<'_, str> {
-    if bytes.is_ascii() {
-        // SAFETY: ASCII is UTF-8. (Checking ASCII is several times cheaper than full UTF-8
-        // validation on the short strings logs are made of.)
+    text_known(bytes, bytes.is_ascii())
+}
+
+/// [`text`] of bytes known to be `ascii` or not. (Checking ASCII is several times cheaper
+/// than full UTF-8 validation on the short strings logs are made of.)
+#[inline(always)]
+fn text_known(bytes: &[u8], ascii: bool) -> Cow<'_, str> {
+    if ascii {
+        // SAFETY: ASCII is UTF-8.
         return Cow::Borrowed(unsafe { std::str::from_utf8_unchecked(bytes) });
     }
     match std::str::from_utf8(bytes) {
@@ -303,12 +309,7 @@ impl<'a> Body<'a> {
                             }
                         }
                         let (maybe_seen, key_scan) = seen.mark(k);
-                        let k = if key_scan.ascii {
-                            // SAFETY: ASCII is UTF-8.
-                            unsafe { std::str::from_utf8_unchecked(k) }
-                        } else if let Ok(k) = std::str::from_utf8(k) {
-                            k
-                        } else {
+                        let Cow::Borrowed(k) = text_known(k, key_scan.ascii) else {
                             streaming = false;
                             return;
                         };
@@ -324,15 +325,7 @@ impl<'a> Body<'a> {
                         (k, key_scan.low)
                     };
                     let value_scan = scan(v);
-                    let v = if value_scan.ascii {
-                        // SAFETY: ASCII is UTF-8.
-                        Cow::Borrowed(unsafe { std::str::from_utf8_unchecked(v) })
-                    } else {
-                        match std::str::from_utf8(v) {
-                            Ok(v) => Cow::Borrowed(v),
-                            Err(_) => String::from_utf8_lossy(v),
-                        }
-                    };
+                    let v = text_known(v, value_scan.ascii);
                     sink.field(at, repeat, k, &v, key_low || value_scan.low);
                     at += 1;
                 })?;

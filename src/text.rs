@@ -17,17 +17,23 @@ pub struct Scan {
 const ONES: u64 = 0x0101_0101_0101_0101;
 const HIGH: u64 = 0x8080_8080_8080_8080;
 
+/// The top bit of each byte of `w` below 0x0E is set, and maybe of bytes above one (a byte
+/// below 0x0E borrows in `w - 0x0E0E…` and has its top bit clear in `!w`; a borrow from a
+/// lower byte sets a top bit only above a byte that is itself below 0x0E): exact for "has
+/// such a byte".
+#[inline(always)]
+fn low_bits(w: u64) -> u64 {
+    w.wrapping_sub(ONES * 0x0E) & !w
+}
+
 /// [`Scan`]s `bytes` eight at a time (overlapping words for what is left, so that the short
 /// keys and values of logs cost one or two loads and no byte loop).
 #[inline(always)]
 pub fn scan(bytes: &[u8]) -> Scan {
     let (mut or, mut low) = (0u64, 0u64);
-    // A byte below 0x0E borrows in `w - 0x0E0E…` and has its top bit clear in `!w`; a
-    // borrow from a lower byte sets a top bit only above a byte that is itself below 0x0E,
-    // so the test is exact for "has such a byte".
     let mut word = |w: u64| {
         or |= w;
-        low |= w.wrapping_sub(ONES * 0x0E) & !w;
+        low |= low_bits(w);
     };
     let n = bytes.len();
     let p = bytes.as_ptr();
@@ -62,6 +68,6 @@ pub fn scan(bytes: &[u8]) -> Scan {
 pub fn scan_word(w: u64) -> Scan {
     Scan {
         ascii: w & HIGH == 0,
-        low: w.wrapping_sub(ONES * 0x0E) & !w & HIGH != 0,
+        low: low_bits(w) & HIGH != 0,
     }
 }

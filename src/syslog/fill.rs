@@ -13,7 +13,7 @@ use std::borrow::Cow;
 
 use super::body::{json_string, kv_key, kv_pair, leef_dev_time, leef_head, leef_skips, LeefTables};
 use super::format::{Formatter, Origin, Streamed};
-use super::frame::{write_decimal, Batch, Framing};
+use super::frame::{has_break, write_decimal, Batch, Framing};
 use super::header::Timestamps;
 use super::put::{put, put_all};
 use crate::record::{Body, Record, Sink};
@@ -139,11 +139,6 @@ struct Writer<'a> {
     /// What goes before each content's value (by its index in the log), end to end.
     key_bytes: Vec<u8>,
     key_pieces: Vec<std::ops::Range<usize>>,
-}
-
-/// Whether `bytes` has a CR or LF.
-fn has_break(bytes: &[u8]) -> bool {
-    memchr::memchr2(b'\n', b'\r', bytes).is_some()
 }
 
 /// `origin` with the current group's cursor.

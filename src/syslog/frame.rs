@@ -59,6 +59,11 @@ pub fn utf8_cut(msg: &[u8], max: usize) -> usize {
     cut
 }
 
+/// Whether `bytes` has a CR or LF (what LF framing must escape).
+pub fn has_break(bytes: &[u8]) -> bool {
+    memchr::memchr2(b'\n', b'\r', bytes).is_some()
+}
+
 /// Appends `msg` with CR and LF written as `\r` and `\n`, at most `max` bytes, never
 /// splitting a character or an escape. Returns whether it was cut.
 fn write_escaped(out: &mut Vec<u8>, msg: &[u8], max: usize) -> bool {
@@ -246,10 +251,7 @@ impl Batch {
     ) -> bool {
         let msg = &self.buf[start..];
         let truncated = match framing {
-            Some(Framing::Lf)
-                if msg.len() <= max
-                    && !(may_break && memchr::memchr2(b'\n', b'\r', msg).is_some()) =>
-            {
+            Some(Framing::Lf) if msg.len() <= max && !(may_break && has_break(msg)) => {
                 self.buf.push(b'\n');
                 false
             }
