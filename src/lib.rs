@@ -11,13 +11,16 @@
 //! - [`ship`]: the pipeline of one invocation and its delivery rule;
 //! - [`config`]: every environment variable, validated in one place;
 //! - [`devkit`]: the local SLS test server, a tiny receiver and the demo (no cloud account);
-//! - [`cli`]: the operator commands `check` and `invoke`.
+//! - [`cli`]: the operator commands `check` and `invoke`;
+//! - [`buffers`] and [`heap`]: large buffers kept across pulls, and the allocator that keeps a
+//!   few medium ones.
 
 pub mod buffers;
 pub mod cli;
 pub mod config;
 pub mod devkit;
 pub mod fc;
+pub mod heap;
 pub mod record;
 pub mod secret;
 pub mod ship;

@@ -83,6 +83,7 @@ fn decode_reusing(
             }
             // The decoder writes into initialised memory: what `out` already holds (a reused
             // buffer, given back with its length) is overwritten, only growth is zeroed.
+            crate::buffers::reserve(out, raw_size);
             out.truncate(raw_size);
             out.resize(raw_size, 0);
             match lz4_flex::block::decompress_into(body, out) {

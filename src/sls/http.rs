@@ -277,7 +277,7 @@ impl Response {
     pub async fn read_body(mut self, limit: usize, out: &mut Vec<u8>) -> Result<bool, HttpError> {
         out.clear();
         if let Some(n) = self.content_length() {
-            out.reserve((n as usize).min(limit).min(RESERVE_MAX));
+            crate::buffers::reserve(out, (n as usize).min(limit).min(RESERVE_MAX));
         }
         while let Some(frame) = self.body.frame().await {
             let frame = frame.map_err(|e| {
