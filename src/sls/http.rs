@@ -4,8 +4,9 @@
 //! buffers that grow to 408 KiB, a fresh one for each read while the last chunk was still
 //! being copied out; the static (musl) build mmapped each, faulted it in page by page and
 //! unmapped it again: 17 page faults per 1000 logs shipped, and TLB shootdowns between the
-//! worker threads. Here hyper reads [`READ_BUF`] at a time, which musl serves from its heap
-//! (3 faults per 1000 logs, ~10% less CPU per log at 1M logs).
+//! worker threads. Here hyper reads [`READ_BUF`] at a time (3 faults per 1000 logs, ~10% less
+//! CPU per log at 1M logs); musl maps even a block that size on its own, so the function's
+//! allocator keeps a few freed ones for the next read ([`crate::heap`]).
 //!
 //! What is kept from a general client: idle keep-alive connections reused by the next pull
 //! and the next invocation (a connection the server closed while idle is passed over),
@@ -25,15 +26,15 @@ use hyper_util::rt::TokioIo;
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, RootCertStore};
 
-/// Bytes hyper reads at a time. Under musl's 128 KiB mmap threshold; 32 KiB measured a little
-/// better than 64 KiB.
+/// Bytes hyper reads at a time; 32 KiB measured a little better than 64 KiB.
 const READ_BUF: usize = 32 * 1024;
 /// Longest a TCP connect (name lookup included) or a TLS handshake may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Idle connections older than this are closed rather than reused (SLS closes its side after
 /// about a minute).
 const IDLE_TIMEOUT: Duration = Duration::from_secs(50);
-/// Most room reserved up front for a body from its `Content-Length`; a longer body grows it.
+/// Most room asked for up front for a body from its `Content-Length` (a buffer that must grow
+/// for it gets an eighth more, [`crate::buffers::reserve`]); a longer body grows it.
 const RESERVE_MAX: usize = 16 * 1024 * 1024;
 /// Idle connections kept (one per concurrent invocation is enough).
 const MAX_IDLE: usize = 8;
