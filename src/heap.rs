@@ -327,12 +327,12 @@ mod tests {
                     for i in 0..3000u64 {
                         // Two sizes, so blocks go round; now and then a third, to fill slots
                         // with another size and put blocks back.
-                        let size = match i % 7 {
+                        let size: usize = match i % 7 {
                             0 => 100_000,
                             n if n % 2 == 0 => 33_000,
                             _ => 17_000,
                         };
-                        let rounded = (size as usize).div_ceil(PAGE) * PAGE;
+                        let rounded = size.div_ceil(PAGE) * PAGE;
                         let mark = t << 32 | i;
                         unsafe {
                             let p = HEAP.alloc(layout(size));
