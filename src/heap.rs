@@ -7,7 +7,7 @@
 //! static build mapped, faulted in page by page and unmapped about one such buffer per 2,000
 //! logs shipped (`strace`: 552 `mmap`s of 36,864 bytes over a 1M-log range), each unmap also
 //! flushing the other worker thread's TLB. Kept here instead, the same few blocks go round:
-//! page faults over a 1M-log range fell from 3.3–5.4 to 0.2–1.0 per 1000 logs.
+//! page faults over a 1M-log range fell from 2.8–5.4 to 0.1–1.1 per 1000 logs.
 //!
 //! Sizes in that range are rounded up to whole pages (a block grown into it by `realloc`
 //! too), so requests a few bytes apart share blocks. At most [`SLOTS`] blocks (1 MiB) are
