@@ -1,6 +1,8 @@
 //! The operator commands of the real binary: `check` against a bad configuration, a closed
 //! port and a real rsyslog over TCP, TLS and UDP (with `--send-test` received and parsed), and
-//! `invoke --event` against the SLS test server with the demo data.
+//! `invoke --event` against the SLS test server with the demo data. And the deploy scripts:
+//! `scripts/check-deploy` on s.yaml and copies of it, `scripts/build-fc --print-binary` under
+//! `CARGO_TARGET_DIR` and `build.target-dir`.
 
 mod support;
 
@@ -440,4 +442,189 @@ async fn invoke_usage_errors_are_one_line() {
         assert!(r.stdout.is_empty(), "{args:?}: {r:?}");
         assert!(r.stderr.starts_with("sls-syslog: "), "{args:?}: {r:?}");
     }
+}
+
+/// Runs `script args` in `dir` with cargo's target-dir variables removed, then `env` set.
+fn run_script(
+    script: &std::path::Path,
+    args: &[&str],
+    dir: &std::path::Path,
+    env: &[(&str, &str)],
+) -> Run {
+    let mut cmd = Command::new(script);
+    cmd.args(args)
+        .current_dir(dir)
+        .env_remove("CARGO_TARGET_DIR")
+        .env_remove("CARGO_BUILD_TARGET_DIR");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e}", script.display()));
+    Run {
+        ok: out.status.success(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn repo_path(rel: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+/// A new empty directory for one test (its real path: cargo reports real paths).
+fn scratch_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("sls-syslog-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.canonicalize().unwrap()
+}
+
+/// The repository's s.yaml with every `<…>` placeholder of its `vars` block filled in, but the
+/// one of `keep` (a var name), and SYSLOG_HOST set to a real-looking receiver. Only the vars
+/// block is filled: a placeholder anywhere else must make check-deploy refuse.
+fn filled_s_yaml(keep: Option<&str>) -> String {
+    let text = std::fs::read_to_string(repo_path("s.yaml")).unwrap();
+    let mut out = String::new();
+    let mut in_vars = false;
+    for line in text.lines() {
+        if !line.starts_with([' ', '#']) && !line.is_empty() {
+            in_vars = line.trim_end() == "vars:";
+        }
+        let name = line.trim_start().split(':').next().unwrap_or("");
+        let mut line = line.to_string();
+        if in_vars && Some(name) != keep {
+            while let (Some(a), Some(b)) = (line.find('<'), line.find('>')) {
+                assert!(a < b, "{line}");
+                line.replace_range(a..=b, &format!("filled-{name}"));
+            }
+        }
+        out.push_str(&line);
+        out.push('\n');
+    }
+    let host = "SYSLOG_HOST: siem.example.com";
+    assert!(out.contains(host), "s.yaml no longer has {host}");
+    out.replace(host, "SYSLOG_HOST: siem.corp.internal")
+}
+
+#[test]
+fn check_deploy_refuses_the_example_s_yaml_naming_syslog_host_and_every_placeholder() {
+    let r = run_script(
+        &repo_path("scripts/check-deploy"),
+        &["s.yaml"],
+        &repo_path(""),
+        &[],
+    );
+    assert!(!r.ok, "{r:?}");
+    assert!(r.stdout.is_empty(), "{r:?}");
+    assert!(
+        r.stderr
+            .starts_with("check-deploy: not deploying: s.yaml still has example values"),
+        "{r:?}"
+    );
+    assert!(
+        r.stderr.contains("SYSLOG_HOST is still siem.example.com"),
+        "{r:?}"
+    );
+    for var in [
+        "accountId",
+        "slsProject",
+        "slsLogstore",
+        "triggerLogLogstore",
+    ] {
+        assert!(
+            r.stderr.contains(&format!("vars.{var} is still <")),
+            "{var}: {r:?}"
+        );
+    }
+    // Every placeholder lives in vars: none is reported elsewhere.
+    assert!(!r.stderr.contains("outside vars"), "{r:?}");
+    assert!(r.stderr.contains("docs/deploy.md"), "{r:?}");
+}
+
+#[test]
+fn check_deploy_passes_a_filled_in_copy_and_names_the_one_placeholder_left() {
+    let dir = scratch_dir("check-deploy");
+    let script = repo_path("scripts/check-deploy");
+
+    std::fs::write(dir.join("s.yaml"), filled_s_yaml(None)).unwrap();
+    let r = run_script(&script, &["s.yaml"], &dir, &[]);
+    assert!(r.ok, "{r:?}");
+    assert!(
+        r.stdout
+            .contains("no placeholder left, SYSLOG_HOST=siem.corp.internal"),
+        "{r:?}"
+    );
+    assert!(r.stderr.is_empty(), "{r:?}");
+
+    std::fs::write(
+        dir.join("s.yaml"),
+        filled_s_yaml(Some("triggerLogLogstore")),
+    )
+    .unwrap();
+    let r = run_script(&script, &["s.yaml"], &dir, &[]);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(!r.ok, "{r:?}");
+    let problems: Vec<&str> = r.stderr.lines().filter(|l| l.starts_with("  - ")).collect();
+    assert_eq!(problems.len(), 1, "{r:?}");
+    assert!(
+        problems[0].starts_with("  - vars.triggerLogLogstore is still <trigger-log-logstore>"),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn build_fc_finds_the_binary_where_cargo_target_dir_and_build_target_dir_put_it() {
+    let suffix = "x86_64-unknown-linux-musl/release/sls-syslog";
+    let dir = scratch_dir("build-fc");
+    let env_dir = dir.join("env-target");
+    let env_dir = env_dir.to_str().unwrap();
+
+    // The repository itself, with CARGO_TARGET_DIR.
+    let r = run_script(
+        &repo_path("scripts/build-fc"),
+        &["--print-binary"],
+        &dir,
+        &[("CARGO_TARGET_DIR", env_dir)],
+    );
+    assert!(r.ok, "{r:?}");
+    assert_eq!(r.stdout, format!("{env_dir}/{suffix}\n"), "{r:?}");
+
+    // A package of its own whose .cargo/config.toml sets build.target-dir (relative: to the
+    // directory holding .cargo/), with the script copied into its scripts/.
+    let pkg = dir.join("pkg");
+    for sub in ["src", "scripts", ".cargo"] {
+        std::fs::create_dir_all(pkg.join(sub)).unwrap();
+    }
+    std::fs::write(
+        pkg.join("Cargo.toml"),
+        "[package]\nname = \"sls-syslog\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[workspace]\n",
+    )
+    .unwrap();
+    std::fs::write(pkg.join("src/main.rs"), "fn main() {}\n").unwrap();
+    std::fs::write(
+        pkg.join(".cargo/config.toml"),
+        "[build]\ntarget-dir = \"from-config\"\n",
+    )
+    .unwrap();
+    let script = pkg.join("scripts/build-fc");
+    std::fs::copy(repo_path("scripts/build-fc"), &script).unwrap();
+    let r = run_script(&script, &["--print-binary"], &dir, &[]);
+    assert!(r.ok, "{r:?}");
+    assert_eq!(
+        r.stdout,
+        format!("{}/from-config/{suffix}\n", pkg.display()),
+        "{r:?}"
+    );
+    // CARGO_TARGET_DIR wins over build.target-dir, as in cargo.
+    let r = run_script(
+        &script,
+        &["--print-binary"],
+        &dir,
+        &[("CARGO_TARGET_DIR", env_dir)],
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(r.ok, "{r:?}");
+    assert_eq!(r.stdout, format!("{env_dir}/{suffix}\n"), "{r:?}");
 }
