@@ -96,6 +96,9 @@ pub enum Fault {
     /// A 200 with no log groups (`x-log-count: 0`, `x-log-bodyrawsize: 0`, empty body) whose
     /// `x-log-cursor` jumps to the requested end cursor, as after a storage upgrade.
     Empty,
+    /// A 200 with no log groups whose `x-log-cursor` is the request cursor: what SLS answers
+    /// at the tail of a shard's data.
+    Tail,
 
     // The faults below answer a PullLogs request with the data it asks for, damaged.
     /// The data, with `x-log-bodyrawsize` this many bytes off the real decoded size.
@@ -139,6 +142,9 @@ struct Shared {
     /// logstore → shard → log groups, each encoded as a `LogGroupList` field (tag 1).
     stores: HashMap<String, Vec<Vec<Bytes>>>,
     faults: Mutex<VecDeque<Fault>>,
+    /// End cursors past the data are accepted, and a pull at the end of the data answers as
+    /// SLS does at a shard's tail (see [`SlsServer::end_data_early`]).
+    open_end: AtomicBool,
     requests: AtomicU64,
     served_groups: AtomicU64,
 }
@@ -178,6 +184,7 @@ impl SlsServer {
             account,
             stores,
             faults: Mutex::new(VecDeque::new()),
+            open_end: AtomicBool::new(false),
             requests: AtomicU64::new(0),
             served_groups: AtomicU64::new(0),
         });
@@ -211,6 +218,13 @@ impl SlsServer {
         if let Ok(mut q) = self.shared.faults.lock() {
             q.extend(faults);
         }
+    }
+
+    /// From now on, accept trigger ranges whose end cursor lies past the data served, and
+    /// answer a pull at the end of the data with no log groups and the request cursor, as the
+    /// real service does at the tail of a shard (instead of refusing the end cursor).
+    pub fn end_data_early(&self) {
+        self.shared.open_end.store(true, Ordering::Relaxed);
     }
 
     /// PullLogs/GetCursor requests received (including refused ones).
@@ -407,24 +421,12 @@ async fn shard_get(
             )
                 .into_response();
         }
-        Some(Fault::Empty) => {
-            let mut resp = (StatusCode::OK, Bytes::new()).into_response();
-            let h = resp.headers_mut();
-            for (k, v) in [
-                (
-                    "x-log-cursor",
-                    param("end_cursor").unwrap_or("").to_string(),
-                ),
-                ("x-log-count", "0".into()),
-                ("x-log-bodyrawsize", "0".into()),
-                ("x-log-compresstype", "lz4".into()),
-                ("x-log-requestid", rid.clone()),
-            ] {
-                if let Ok(v) = HeaderValue::from_str(&v) {
-                    h.insert(k, v);
-                }
-            }
-            return resp;
+        Some(f @ (Fault::Empty | Fault::Tail)) => {
+            let next = match f {
+                Fault::Tail => param("cursor"),
+                _ => param("end_cursor"),
+            };
+            return empty_answer(next.unwrap_or(""), &rid);
         }
         Some(damage) => data_fault = Some(damage),
         None => {}
@@ -477,15 +479,27 @@ async fn shard_get(
             let Some(start) = param("cursor").and_then(parse_cursor).filter(|&s| s <= len) else {
                 return sls_error(400, "InvalidCursor", "This cursor is invalid", &rid);
             };
+            let open_end = shared.open_end.load(Ordering::Relaxed);
             let end = match param("end_cursor") {
                 None => len,
-                Some(c) => match parse_cursor(c).filter(|&e| e <= len && e >= start) {
-                    Some(e) => e,
-                    None => {
-                        return sls_error(400, "InvalidCursor", "The end cursor is invalid", &rid)
+                Some(c) => {
+                    match parse_cursor(c).filter(|&e| (open_end || e <= len) && e >= start) {
+                        Some(e) => e.min(len),
+                        None => {
+                            return sls_error(
+                                400,
+                                "InvalidCursor",
+                                "The end cursor is invalid",
+                                &rid,
+                            )
+                        }
                     }
-                },
+                }
             };
+            if open_end && start == len && param("end_cursor").and_then(parse_cursor) != Some(len) {
+                // The tail of the shard's data, short of the end cursor.
+                return empty_answer(param("cursor").unwrap_or(""), &rid);
+            }
             let Some(count) = param("count")
                 .and_then(|c| c.parse::<u64>().ok())
                 .filter(|c| (1..=1000).contains(c))
@@ -569,12 +583,31 @@ async fn shard_get(
     }
 }
 
-/// An LZ4 block with its middle overwritten: the first sequences are intact, then match
-/// offsets and lengths point nowhere.
+/// A 200 with no log groups and `next` as `x-log-cursor`.
+fn empty_answer(next: &str, rid: &str) -> Response {
+    let mut resp = (StatusCode::OK, Bytes::new()).into_response();
+    let h = resp.headers_mut();
+    for (k, v) in [
+        ("x-log-cursor", next),
+        ("x-log-count", "0"),
+        ("x-log-bodyrawsize", "0"),
+        ("x-log-compresstype", "lz4"),
+        ("x-log-requestid", rid),
+    ] {
+        if let Ok(v) = HeaderValue::from_str(v) {
+            h.insert(k, v);
+        }
+    }
+    resp
+}
+
+/// An LZ4 block whose last two thirds are overwritten: the first sequences are intact, then
+/// literal lengths run past the end and match offsets point nowhere. (Overwriting only a few
+/// bytes can land inside a run of literals of a small block, which then decodes.)
 fn corrupt(block: &[u8]) -> Bytes {
     let mut out = block.to_vec();
     let from = out.len() / 3;
-    for b in out.iter_mut().skip(from).take(16) {
+    for b in out.iter_mut().skip(from) {
         *b = 0xff;
     }
     Bytes::from(out)

@@ -306,8 +306,8 @@ impl Client {
         let next_cursor = next_cursor
             .filter(|c| !c.is_empty())
             .ok_or_else(|| bad("no x-log-cursor header".into()))?;
-        check_progress(cursor, &next_cursor, end_cursor).map_err(bad)?;
         let group_count = parse_header_number(group_count, "x-log-count").map_err(bad)?;
+        check_progress(cursor, &next_cursor, end_cursor, group_count).map_err(bad)?;
         let raw_size = parse_header_number(raw_size, "x-log-bodyrawsize").map_err(bad)?;
         let wire_bytes = wire.len();
         // Both buffers come from and go back to the process's spares (the decoded one once
@@ -339,16 +339,21 @@ fn sequence(cursor: &str) -> Option<u64> {
     std::str::from_utf8(&raw).ok()?.parse().ok()
 }
 
-/// The next cursor must move from `cursor` towards `end`: one that stays put, goes back or
-/// passes the end would make the range never finish (or ship logs twice, or logs of the next
-/// range). Cursors that are not sequence numbers are only checked for staying put.
-fn check_progress(cursor: &str, next: &str, end: &str) -> Result<(), String> {
+/// The next cursor must move from `cursor` towards `end`: one that goes back or passes the
+/// end would ship logs twice, or logs of the next range. One that stays put is the end of the
+/// shard's data when no log groups came back (SLS answers so at the tail of a shard, and
+/// after maintenance), and a server that is stuck when some did. Cursors that are not
+/// sequence numbers are only checked for staying put.
+fn check_progress(cursor: &str, next: &str, end: &str, groups: usize) -> Result<(), String> {
     if next == end {
         return Ok(());
     }
     if next == cursor {
+        if groups == 0 {
+            return Ok(());
+        }
         return Err(format!(
-            "x-log-cursor {next} is the request cursor: it did not advance towards the end cursor {end}"
+            "x-log-cursor {next} is the request cursor although {groups} log groups came back: it did not advance towards the end cursor {end}"
         ));
     }
     if let (Some(c), Some(n), Some(e)) = (sequence(cursor), sequence(next), sequence(end)) {
@@ -508,20 +513,23 @@ mod tests {
             use base64::Engine;
             base64::engine::general_purpose::STANDARD.encode(seq.to_string())
         };
-        assert_eq!(check_progress(&c(10), &c(12), &c(20)), Ok(()));
-        assert_eq!(check_progress(&c(10), &c(20), &c(20)), Ok(()));
-        assert!(check_progress(&c(10), &c(10), &c(20))
+        assert_eq!(check_progress(&c(10), &c(12), &c(20), 2), Ok(()));
+        assert_eq!(check_progress(&c(10), &c(20), &c(20), 10), Ok(()));
+        assert!(check_progress(&c(10), &c(10), &c(20), 1)
             .unwrap_err()
             .contains("did not advance"));
-        assert!(check_progress(&c(10), &c(9), &c(20))
+        // No groups and an unchanged cursor: the end of the shard's data, not an error.
+        assert_eq!(check_progress(&c(10), &c(10), &c(20), 0), Ok(()));
+        assert!(check_progress(&c(10), &c(9), &c(20), 0)
             .unwrap_err()
             .contains("goes back"));
-        assert!(check_progress(&c(10), &c(21), &c(20))
+        assert!(check_progress(&c(10), &c(21), &c(20), 0)
             .unwrap_err()
             .contains("past the end"));
         // Opaque cursors: only "did not advance" can be told.
-        assert_eq!(check_progress("a", "b", "z"), Ok(()));
-        assert!(check_progress("a", "a", "z").is_err());
+        assert_eq!(check_progress("a", "b", "z", 1), Ok(()));
+        assert!(check_progress("a", "a", "z", 1).is_err());
+        assert_eq!(check_progress("a", "a", "z", 0), Ok(()));
     }
 
     #[test]
