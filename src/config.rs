@@ -26,8 +26,12 @@ pub struct Settings {
     /// How each log becomes a message: `SYSLOG_FORMAT`, `SYSLOG_MESSAGE_FORMAT`, the header
     /// fields and their `*_FIELD` sources, field selection, CEF/LEEF settings, SD-ID.
     pub formatter: Formatter,
-    /// `SLS_PULL_COUNT`: log groups per PullLogs call, 1–1000, default 1000.
+    /// `SLS_PULL_COUNT`: log groups per PullLogs call at most, 1–1000, default 1000 (fewer
+    /// when the groups are big: pulls aim at a few MiB).
     pub pull_count: u32,
+    /// `SYSLOG_UDP_RATE`: UDP messages per second at most, 0 for no pacing; default
+    /// [`DEFAULT_UDP_RATE`]. Unused on TCP and TLS.
+    pub udp_rate: u32,
     /// The values these settings were made from, for per-trigger overrides.
     vars: Vars,
 }
@@ -77,8 +81,12 @@ impl Settings {
         })?;
         let protocol = match get("SYSLOG_PROTOCOL") {
             None => Protocol::Tcp,
-            Some(p) => Protocol::parse(&p)
-                .ok_or_else(|| err("SYSLOG_PROTOCOL", format!("{p:?} is not one of: tcp, udp")))?,
+            Some(p) => Protocol::parse(&p).ok_or_else(|| {
+                err(
+                    "SYSLOG_PROTOCOL",
+                    format!("{p:?} is not one of: tcp, tls, udp"),
+                )
+            })?,
         };
         let port = match get("SYSLOG_PORT") {
             None => protocol.default_port(),
@@ -234,6 +242,15 @@ impl Settings {
                     )
                 })?,
         };
+        let udp_rate = match get("SYSLOG_UDP_RATE") {
+            None => DEFAULT_UDP_RATE,
+            Some(r) => r.parse::<u32>().ok().filter(|r| *r <= 10_000_000).ok_or_else(|| {
+                err(
+                    "SYSLOG_UDP_RATE",
+                    format!("{r:?} is not a number of messages per second (0 for no pacing, at most 10000000)"),
+                )
+            })?,
+        };
         let (default_max, limit) = match protocol {
             Protocol::Udp if format == SyslogFormat::Rfc3164 => (1024, 65_507),
             Protocol::Udp => (2048, 65_507),
@@ -292,6 +309,7 @@ impl Settings {
             max_message_bytes,
             formatter,
             pull_count,
+            udp_rate,
             vars: Vars(
                 VARIABLES
                     .iter()
@@ -351,8 +369,13 @@ pub const VARIABLES: &[&str] = &[
     "SYSLOG_TLS_KEY",
     "SYSLOG_TLS_SERVER_NAME",
     "SYSLOG_TLS_INSECURE",
+    "SYSLOG_UDP_RATE",
     "SLS_PULL_COUNT",
 ];
+
+/// UDP messages per second when `SYSLOG_UDP_RATE` is not set: what a default rsyslog `imudp`
+/// on a 2-core machine received in full (docs/troubleshooting.md, "UDP").
+pub const DEFAULT_UDP_RATE: u32 = 20_000;
 
 impl Settings {
     /// The settings for one invocation whose trigger passed `parameter` (its
@@ -427,6 +450,7 @@ mod tests {
         assert_eq!(f.format, SyslogFormat::Rfc5424);
         assert_eq!(f.body, MessageFormat::Kv("||".into()));
         assert_eq!(s.pull_count, 1000);
+        assert_eq!(s.udp_rate, DEFAULT_UDP_RATE);
         assert_eq!(s.max_message_bytes, 65_536);
         assert!(!s.formatter.hostname.constant.is_empty());
     }
@@ -444,8 +468,10 @@ mod tests {
             ("SYSLOG_APP_NAME", "sls"),
             ("SYSLOG_FORMAT", "rfc5424"),
             ("SLS_PULL_COUNT", "10"),
+            ("SYSLOG_UDP_RATE", "5000"),
         ])
         .unwrap();
+        assert_eq!(s.udp_rate, 5000);
         assert_eq!(s.port, 6000);
         assert_eq!(s.protocol, Protocol::Udp);
         assert_eq!(s.framing, Framing::OctetCounting);
@@ -582,6 +608,8 @@ mod tests {
             ("SLS_PULL_COUNT", "1001"),
             ("SYSLOG_MAX_MESSAGE_BYTES", "479"),
             ("SYSLOG_MAX_MESSAGE_BYTES", "16777217"),
+            ("SYSLOG_UDP_RATE", "-5"),
+            ("SYSLOG_UDP_RATE", "fast"),
         ] {
             let e = settings(&[base, (var, value)]).unwrap_err();
             assert_eq!(e.var, var);
@@ -591,6 +619,8 @@ mod tests {
                 "{e}"
             );
         }
+        let e = settings(&[base, ("SYSLOG_PROTOCOL", "smtp")]).unwrap_err();
+        assert!(e.reason.contains("tcp, tls, udp"), "{e}");
         assert_eq!(settings(&[]).unwrap_err().var, "SYSLOG_HOST");
         assert_eq!(
             settings(&[("SYSLOG_HOST", "  ")]).unwrap_err().var,

@@ -110,39 +110,109 @@ fn request_id(headers: &HeaderMap) -> String {
         .unwrap_or_else(|| format!("local-{:016x}", crate::jitter()))
 }
 
-/// Credentials from the `x-fc-*` headers, else the `ALIBABA_CLOUD_*` environment variables.
+/// The names of one source of credentials: key id, secret, token.
+struct Source {
+    /// Says what the source is and that it lacks what follows.
+    what: &'static str,
+    names: [&'static str; 3],
+}
+
+const HEADERS: Source = Source {
+    what: "the x-fc-* request headers lack",
+    names: [
+        "x-fc-access-key-id",
+        "x-fc-access-key-secret",
+        "x-fc-security-token",
+    ],
+};
+const ENVIRONMENT: Source = Source {
+    what: "the environment lacks",
+    names: [
+        "ALIBABA_CLOUD_ACCESS_KEY_ID",
+        "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
+        "ALIBABA_CLOUD_SECURITY_TOKEN",
+    ],
+};
+
+impl Source {
+    /// The credentials of this source when they are a complete set: a key id and a secret,
+    /// and a security token whenever the key id is a temporary (`STS.`) one; else the names
+    /// that are missing.
+    fn read(&self, get: impl Fn(&str) -> Option<String>) -> Result<Credentials, String> {
+        let [id_name, secret_name, token_name] = self.names;
+        let (id, secret, token) = (get(id_name), get(secret_name), get(token_name));
+        let sts = id.as_deref().is_some_and(|id| id.starts_with("STS."));
+        let mut missing = Vec::new();
+        if id.is_none() {
+            missing.push(id_name.to_string());
+        }
+        if secret.is_none() {
+            missing.push(secret_name.to_string());
+        }
+        if sts && token.is_none() {
+            missing.push(format!("{token_name} (the key id is a temporary STS. one)"));
+        }
+        match (id, secret) {
+            (Some(access_key_id), Some(secret)) if missing.is_empty() => Ok(Credentials {
+                access_key_id,
+                access_key_secret: Secret::new(secret),
+                security_token: token.map(Secret::new),
+            }),
+            _ => Err(format!("{} {}", self.what, missing.join(", "))),
+        }
+    }
+}
+
+/// The SLS credentials: the `x-fc-*` headers when they are a complete set, else the
+/// `ALIBABA_CLOUD_*` environment variables that FC sets from the function's role (the newer
+/// custom.debian11/12 runtimes send no `x-fc-security-token`: a key pair without its token
+/// would be refused by SLS on every pull). When neither is complete, the error names what each
+/// lacks, never a value.
 pub fn credentials(
     headers: &HeaderMap,
     env: impl Fn(&str) -> Option<String>,
-) -> Option<Credentials> {
-    let from_headers = header(headers, "x-fc-access-key-id").and_then(|id| {
-        header(headers, "x-fc-access-key-secret").map(|secret| Credentials {
-            access_key_id: id.to_string(),
-            access_key_secret: Secret::new(secret),
-            security_token: header(headers, "x-fc-security-token").map(Secret::new),
-        })
-    });
-    from_headers.or_else(|| {
-        let get = |k: &str| {
-            env(k)
-                .map(|v| v.trim().to_string())
-                .filter(|v| !v.is_empty())
-        };
-        Some(Credentials {
-            access_key_id: get("ALIBABA_CLOUD_ACCESS_KEY_ID")?,
-            access_key_secret: Secret::new(get("ALIBABA_CLOUD_ACCESS_KEY_SECRET")?),
-            security_token: get("ALIBABA_CLOUD_SECURITY_TOKEN").map(Secret::new),
-        })
-    })
+) -> Result<Credentials, String> {
+    let from_headers = HEADERS.read(|name| header(headers, name).map(str::to_string));
+    let headers_missing = match from_headers {
+        Ok(c) => return Ok(c),
+        Err(missing) => missing,
+    };
+    let env_missing = match ENVIRONMENT.read(|name| {
+        env(name)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    }) {
+        Ok(c) => return Ok(c),
+        Err(missing) => missing,
+    };
+    Err(format!(
+        "no complete set of SLS credentials: {headers_missing}, and {env_missing}. Give the \
+         function a role with log:GetCursorOrData on the logstore (FC then passes its temporary \
+         credentials), or set ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET \
+         (and ALIBABA_CLOUD_SECURITY_TOKEN for an STS key)"
+    ))
 }
 
-/// The function timeout from `x-fc-function-timeout` (seconds).
-fn function_timeout(headers: &HeaderMap) -> Duration {
-    header(headers, "x-fc-function-timeout")
-        .and_then(|v| v.parse::<f64>().ok())
+/// The function timeout from `x-fc-function-timeout` (seconds), and a warning when the
+/// header is there but not a usable number of seconds.
+fn function_timeout(headers: &HeaderMap) -> (Duration, Option<String>) {
+    let Some(value) = header(headers, "x-fc-function-timeout") else {
+        return (DEFAULT_TIMEOUT, None);
+    };
+    match value
+        .parse::<f64>()
+        .ok()
         .filter(|s| s.is_finite() && *s > 0.0 && *s <= 86_400.0)
-        .map(Duration::from_secs_f64)
-        .unwrap_or(DEFAULT_TIMEOUT)
+    {
+        Some(secs) => (Duration::from_secs_f64(secs), None),
+        None => (
+            DEFAULT_TIMEOUT,
+            Some(format!(
+                "x-fc-function-timeout {value:?} is not a number of seconds (0-86400): {} s assumed",
+                DEFAULT_TIMEOUT.as_secs()
+            )),
+        ),
+    }
 }
 
 /// A failed invocation as FC wants it: 404, `x-fc-status: 404`, JSON error body.
@@ -205,6 +275,14 @@ struct SummaryLine<'a> {
 /// Prints what an invocation did: on failure one `ERROR` line naming the stage and the
 /// cause, then in every case one JSON summary line.
 pub fn report(id: &str, result: &Result<ship::Summary, Box<Failure>>) {
+    let summary = match result {
+        Ok(summary) => summary,
+        Err(f) => &f.summary,
+    };
+    for warning in &summary.warnings {
+        let warning = warning.replace(['\n', '\r'], " ");
+        say(&format!("WARN RequestId: {id} {warning}"));
+    }
     let line = match result {
         Ok(summary) => SummaryLine {
             event: "sls-syslog.invocation",
@@ -259,15 +337,15 @@ async fn handle(
         }
     };
     let credentials = credentials(headers, |k| std::env::var(k).ok());
-    run_event(
-        app,
-        &bytes,
-        credentials,
-        function_timeout(headers),
-        id,
-        start,
-    )
-    .await
+    let (timeout, timeout_warning) = function_timeout(headers);
+    let mut result = run_event(app, &bytes, credentials, timeout, id, start).await;
+    if let Some(warning) = timeout_warning {
+        match &mut result {
+            Ok(summary) => summary.warnings.insert(0, warning),
+            Err(f) => f.summary.warnings.insert(0, warning),
+        }
+    }
+    result
 }
 
 /// A failure with what was done until then (`summary`, its duration since `start`).
@@ -295,7 +373,7 @@ fn failed(
 pub async fn run_event(
     app: &App,
     event: &[u8],
-    credentials: Option<Credentials>,
+    credentials: Result<Credentials, String>,
     timeout: Duration,
     id: &str,
     start: Instant,
@@ -311,20 +389,12 @@ pub async fn run_event(
         Event::parse(event).map_err(|e| fail("InvalidEvent", "event", e.to_string(), &summary))?;
     summary.project = event.project.clone();
     summary.logstore = event.logstore.clone();
-    summary.shard = event.shard;
+    summary.shard = Some(event.shard);
     summary.begin_cursor = event.begin_cursor.clone();
     summary.end_cursor = event.end_cursor.clone();
-    let Some(credentials) = credentials else {
-        return Err(fail(
-            "MissingCredentials",
-            "credentials",
-            "no SLS credentials: give the function a role (FC then sends x-fc-access-key-id, \
-             x-fc-access-key-secret and x-fc-security-token) or set ALIBABA_CLOUD_ACCESS_KEY_ID \
-             and ALIBABA_CLOUD_ACCESS_KEY_SECRET"
-                .to_string(),
-            &summary,
-        ));
-    };
+    summary.warnings.extend(event.parameter_warning.clone());
+    let credentials =
+        credentials.map_err(|e| fail("CredentialsError", "credentials", e, &summary))?;
     let inv = Invocation {
         request_id: id.to_string(),
         event,
@@ -342,14 +412,20 @@ pub async fn run_event(
             .map_err(|e| fail("InvalidParameter", "config", e.to_string(), &summary))?;
         &overridden
     };
+    let warnings = summary.warnings;
+    let with_warnings = |mut s: ship::Summary| {
+        s.warnings.splice(0..0, warnings.iter().cloned());
+        s
+    };
     ship::run(&inv, settings, &app.http, &app.pool)
         .await
+        .map(with_warnings)
         .map_err(|f| {
             Box::new(Failure {
                 error_type: f.error.error_type(),
                 stage: f.error.stage.name(),
                 message: f.error.message,
-                summary: f.summary,
+                summary: with_warnings(f.summary),
             })
         })
 }
@@ -400,36 +476,118 @@ mod tests {
         assert!(listen_port(env(&[("FC_CUSTOM_LISTEN_PORT", "x")])).is_err());
     }
 
-    #[test]
-    fn credentials_prefer_headers_then_env() {
+    fn headers(vars: &[(&'static str, &'static str)]) -> HeaderMap {
         let mut h = HeaderMap::new();
-        let e = env(&[
-            ("ALIBABA_CLOUD_ACCESS_KEY_ID", "env-id"),
-            ("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "env-secret"),
+        for (k, v) in vars {
+            h.insert(*k, HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    const ENV_TRIPLE: &[(&str, &str)] = &[
+        ("ALIBABA_CLOUD_ACCESS_KEY_ID", "STS.env-id"),
+        ("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "env-secret"),
+        ("ALIBABA_CLOUD_SECURITY_TOKEN", "env-token"),
+    ];
+
+    #[test]
+    fn complete_header_credentials_come_first() {
+        let h = headers(&[
+            ("x-fc-access-key-id", "STS.h"),
+            ("x-fc-access-key-secret", "h-secret"),
+            ("x-fc-security-token", "h-token"),
         ]);
-        let c = credentials(&h, &e).unwrap();
-        assert_eq!(c.access_key_id, "env-id");
-        assert!(c.security_token.is_none());
-        h.insert("x-fc-access-key-id", HeaderValue::from_static("STS.h"));
-        h.insert(
-            "x-fc-access-key-secret",
-            HeaderValue::from_static("h-secret"),
-        );
-        h.insert("x-fc-security-token", HeaderValue::from_static("h-token"));
-        let c = credentials(&h, &e).unwrap();
+        let c = credentials(&h, env(ENV_TRIPLE)).unwrap();
         assert_eq!(c.access_key_id, "STS.h");
         assert_eq!(c.access_key_secret.expose(), "h-secret");
         assert_eq!(c.security_token.unwrap().expose(), "h-token");
-        assert!(credentials(&HeaderMap::new(), env(&[])).is_none());
+        // A long-term key pair needs no token.
+        let h = headers(&[
+            ("x-fc-access-key-id", "LTAI-h"),
+            ("x-fc-access-key-secret", "h-secret"),
+        ]);
+        let c = credentials(&h, env(ENV_TRIPLE)).unwrap();
+        assert_eq!(c.access_key_id, "LTAI-h");
+        assert!(c.security_token.is_none());
+    }
+
+    #[test]
+    fn an_sts_key_pair_without_its_token_gives_way_to_the_environment() {
+        // custom.debian11/12: FC sends the role's key pair but no x-fc-security-token.
+        let h = headers(&[
+            ("x-fc-access-key-id", "STS.h"),
+            ("x-fc-access-key-secret", "h-secret"),
+        ]);
+        let c = credentials(&h, env(ENV_TRIPLE)).unwrap();
+        assert_eq!(c.access_key_id, "STS.env-id");
+        assert_eq!(c.access_key_secret.expose(), "env-secret");
+        assert_eq!(c.security_token.unwrap().expose(), "env-token");
+        // No headers at all: the environment.
+        let c = credentials(&HeaderMap::new(), env(ENV_TRIPLE)).unwrap();
+        assert_eq!(c.access_key_id, "STS.env-id");
+        // A token header alone, or a secret alone, is not a set either.
+        let h = headers(&[("x-fc-security-token", "h-token")]);
+        assert_eq!(
+            credentials(&h, env(ENV_TRIPLE)).unwrap().access_key_id,
+            "STS.env-id"
+        );
+    }
+
+    #[test]
+    fn neither_source_complete_names_what_each_lacks_and_no_value() {
+        let h = headers(&[
+            ("x-fc-access-key-id", "STS.h"),
+            ("x-fc-access-key-secret", "h-secret-value"),
+        ]);
+        let e = env(&[
+            ("ALIBABA_CLOUD_ACCESS_KEY_ID", "STS.env-id"),
+            ("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "env-secret-value"),
+            ("ALIBABA_CLOUD_SECURITY_TOKEN", "  "),
+        ]);
+        let err = credentials(&h, e).unwrap_err();
+        assert!(
+            err.contains("the x-fc-* request headers lack x-fc-security-token"),
+            "{err}"
+        );
+        assert!(
+            err.contains("the environment lacks ALIBABA_CLOUD_SECURITY_TOKEN"),
+            "{err}"
+        );
+        for value in ["STS.h", "h-secret-value", "STS.env-id", "env-secret-value"] {
+            assert!(!err.contains(value), "{value} leaked: {err}");
+        }
+        let err = credentials(&HeaderMap::new(), env(&[])).unwrap_err();
+        for name in [
+            "x-fc-access-key-id",
+            "x-fc-access-key-secret",
+            "ALIBABA_CLOUD_ACCESS_KEY_ID",
+            "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
+        ] {
+            assert!(err.contains(name), "{name}: {err}");
+        }
+        let only_id = env(&[("ALIBABA_CLOUD_ACCESS_KEY_ID", "LTAI-x")]);
+        let err = credentials(&HeaderMap::new(), only_id).unwrap_err();
+        assert!(
+            err.contains("lacks ALIBABA_CLOUD_ACCESS_KEY_SECRET") && !err.contains("LTAI-x"),
+            "{err}"
+        );
     }
 
     #[test]
     fn timeout_header() {
         let mut h = HeaderMap::new();
-        assert_eq!(function_timeout(&h), DEFAULT_TIMEOUT);
+        assert_eq!(function_timeout(&h), (DEFAULT_TIMEOUT, None));
         h.insert("x-fc-function-timeout", HeaderValue::from_static("3"));
-        assert_eq!(function_timeout(&h), Duration::from_secs(3));
-        h.insert("x-fc-function-timeout", HeaderValue::from_static("-1"));
-        assert_eq!(function_timeout(&h), DEFAULT_TIMEOUT);
+        assert_eq!(function_timeout(&h), (Duration::from_secs(3), None));
+        for bad in ["-1", "abc", "0", "1e9"] {
+            h.insert("x-fc-function-timeout", HeaderValue::from_static(bad));
+            let (timeout, warning) = function_timeout(&h);
+            assert_eq!(timeout, DEFAULT_TIMEOUT, "{bad}");
+            let warning = warning.unwrap_or_default();
+            assert!(
+                warning.contains(&format!("{bad:?}")) && warning.contains("60 s assumed"),
+                "{bad}: {warning}"
+            );
+        }
     }
 }

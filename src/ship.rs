@@ -15,7 +15,7 @@ use tokio::time::Instant;
 use crate::buffers;
 use crate::config::Settings;
 use crate::record;
-use crate::sls::wire::WireError;
+use crate::sls::wire::{self, WireError};
 use crate::sls::{self, Credentials, Pull, SlsError};
 use crate::syslog::fill::{fill, Framed};
 use crate::syslog::format::Origin;
@@ -38,7 +38,8 @@ pub struct Summary {
     pub request_id: String,
     pub project: String,
     pub logstore: String,
-    pub shard: u32,
+    /// `None` (`null`) when the event could not be read.
+    pub shard: Option<u32>,
     pub begin_cursor: String,
     pub end_cursor: String,
     /// PullLogs calls that succeeded.
@@ -59,7 +60,17 @@ pub struct Summary {
     pub send_retries: u64,
     /// Messages written a second time after a reconnect (at-least-once delivery).
     pub frames_resent: u64,
+    /// The shard's data ended before the end cursor: a pull answered no log groups and left
+    /// the cursor where it was (SLS does so at the tail of a shard). Everything up to there
+    /// was shipped; the range is done.
+    pub ended_before_end_cursor: bool,
+    /// The cursor the data ended at, when it ended before the end cursor.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ended_at_cursor: Option<String>,
     pub duration_ms: u64,
+    /// What went as configured but deserves a look (printed as `WARN` lines too).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// Where the pipeline failed.
@@ -132,8 +143,36 @@ const QUEUE_DEPTH: usize = 1;
 enum Pulled {
     Batch(Pull),
     Failed(SlsError),
-    /// The end cursor was reached: only this makes the range complete.
+    /// The end cursor was reached: the range is complete.
     Done,
+    /// A pull at this cursor answered no log groups and the same cursor: the shard's data
+    /// ends here, before the end cursor, and the range is complete too.
+    EndedAt(String),
+}
+
+/// Decoded bytes a pull aims at: the pull count adapts to the bytes per log group seen, so
+/// that the bodies in flight (one being sent, one queued, one arriving) stay a few MiB
+/// whether groups hold 10 logs or 4096.
+const PULL_BUDGET: usize = 4 << 20;
+/// The first pull of a range asks for one log group: nothing is known yet of their size.
+const FIRST_PULL: u32 = 1;
+/// The count grows at most this many times from one pull to the next, so that a range whose
+/// first groups were small does not ask for hundreds of big ones at once.
+const PULL_GROWTH: u32 = 8;
+/// The formatted messages of a pull are sent in batches of the log groups of about this
+/// many decoded bytes (at least one group): the batch and the resend window stay small.
+const BATCH_SOURCE_BYTES: usize = 512 << 10;
+
+/// The log groups to ask for in the next pull, after one that asked for `asked` and got
+/// `groups` log groups of `bytes` decoded bytes; `max` is `SLS_PULL_COUNT`.
+fn next_pull_count(asked: u32, groups: usize, bytes: usize, max: u32) -> u32 {
+    let grown = asked.saturating_mul(PULL_GROWTH).min(max);
+    if groups == 0 || bytes == 0 {
+        return grown.max(1);
+    }
+    let per_group = bytes.div_ceil(groups);
+    let fits = (PULL_BUDGET / per_group).clamp(1, u32::MAX as usize) as u32;
+    fits.min(grown).max(1)
 }
 
 /// Ships `inv`'s range with `settings`; `http` and `pool` are the process's shared SLS and
@@ -150,7 +189,7 @@ pub async fn run(
         request_id: inv.request_id.clone(),
         project: ev.project.clone(),
         logstore: ev.logstore.clone(),
-        shard: ev.shard,
+        shard: Some(ev.shard),
         begin_cursor: ev.begin_cursor.clone(),
         end_cursor: ev.end_cursor.clone(),
         ..Summary::default()
@@ -190,14 +229,15 @@ async fn ship(
             inv.deadline,
             tx,
         ));
-        let result = send_all(rx, settings, pool, inv.deadline, summary).await;
+        let result = send_all(rx, settings, pool, inv, summary).await;
         puller.abort();
         result?;
     }
     Ok(())
 }
 
-/// Pulls `[cursor, end)` batch by batch into `tx` until the next cursor is `end`.
+/// Pulls `[cursor, end)` batch by batch into `tx` until the next cursor is `end`, or the
+/// shard's data ends before it. `max_count` is `SLS_PULL_COUNT`.
 #[allow(clippy::too_many_arguments)]
 async fn pull_range(
     client: Arc<sls::Client>,
@@ -205,10 +245,11 @@ async fn pull_range(
     shard: u32,
     mut cursor: String,
     end: String,
-    count: u32,
+    max_count: u32,
     deadline: Instant,
     tx: mpsc::Sender<Pulled>,
 ) {
+    let mut count = FIRST_PULL.min(max_count);
     loop {
         let deadline_std = deadline.into_std();
         let result = client
@@ -222,6 +263,8 @@ async fn pull_range(
             }
         };
         let next = pull.next_cursor.clone();
+        let at_tail = pull.group_count == 0 && next == cursor;
+        let (groups, bytes) = (pull.group_count, pull.body.len());
         if tx.send(Pulled::Batch(pull)).await.is_err() {
             return;
         }
@@ -229,7 +272,13 @@ async fn pull_range(
             let _ = tx.send(Pulled::Done).await;
             return;
         }
-        // The client refused a next cursor that did not move towards the end.
+        if at_tail {
+            let _ = tx.send(Pulled::EndedAt(cursor)).await;
+            return;
+        }
+        // The client refused a next cursor that went back, past the end, or stayed put
+        // although log groups came back.
+        count = next_pull_count(count, groups, bytes, max_count);
         cursor = next;
     }
 }
@@ -239,9 +288,10 @@ async fn send_all(
     mut rx: mpsc::Receiver<Pulled>,
     settings: &Settings,
     pool: &Pool,
-    deadline: Instant,
+    inv: &Invocation,
     summary: &mut Summary,
 ) -> Result<(), ShipError> {
+    let deadline = inv.deadline;
     let formatter = &settings.formatter;
     let framing: Option<Framing> = match settings.protocol {
         Protocol::Tcp | Protocol::Tls => Some(settings.framing),
@@ -262,6 +312,15 @@ async fn send_all(
             Some(Pulled::Batch(pull)) => pull,
             Some(Pulled::Failed(e)) => return Err(ShipError::pull(e)),
             Some(Pulled::Done) => break,
+            Some(Pulled::EndedAt(cursor)) => {
+                summary.ended_before_end_cursor = true;
+                summary.warnings.push(format!(
+                    "the shard's data ended at cursor {cursor}, before the end cursor {}: SLS answered no log groups and the same cursor; everything up to there was shipped",
+                    summary.end_cursor
+                ));
+                summary.ended_at_cursor = Some(cursor);
+                break;
+            }
             None => {
                 return Err(ShipError {
                     stage: Stage::Pull,
@@ -285,45 +344,45 @@ async fn send_all(
         }
         let not_a_list =
             |e: WireError| decode_error(format!("the PullLogs body is not a LogGroupList: {e}"));
-        let body = record::Body::parse(&pull.body).map_err(not_a_list)?;
-        let groups = body.groups();
+        let groups = wire::count_groups(&pull.body).map_err(not_a_list)?;
         if groups != pull.group_count {
             return Err(decode_error(format!(
                 "x-log-count says {} log groups but the body has {groups}",
                 pull.group_count,
             )));
         }
-        batch.clear();
-        let origin = Origin {
-            project: &summary.project,
-            logstore: &summary.logstore,
-            shard: summary.shard,
-            cursor: &pull.cursor,
-        };
         let framed = Framed {
             framing,
             max: settings.max_message_bytes,
         };
-        let filled = fill(
-            &mut batch,
-            &mut scratch,
-            &body,
-            formatter,
-            framed,
-            &origin,
-            true,
-        )
-        .map_err(not_a_list)?;
-        summary.log_groups += groups as u64;
-        summary.logs += filled.logs;
-        summary.truncated += filled.truncated;
-        // The batch is a copy: the decoded body need not stay while it is sent.
-        drop(body);
-        buffers::give(pull.body);
-        if batch.is_empty() {
-            continue;
+        for (first, range) in wire::pieces(&pull.body, BATCH_SOURCE_BYTES).map_err(not_a_list)? {
+            let body = record::Body::parse(&pull.body[range]).map_err(not_a_list)?;
+            let cursor = sls::cursor_after(&pull.cursor, first as u64);
+            let origin = Origin {
+                project: &summary.project,
+                logstore: &summary.logstore,
+                shard: inv.event.shard,
+                cursor: cursor.as_deref().unwrap_or(&pull.cursor),
+            };
+            batch.clear();
+            let filled = fill(
+                &mut batch,
+                &mut scratch,
+                &body,
+                formatter,
+                framed,
+                &origin,
+                true,
+            )
+            .map_err(not_a_list)?;
+            summary.log_groups += body.groups() as u64;
+            summary.logs += filled.logs;
+            summary.truncated += filled.truncated;
+            if !batch.is_empty() {
+                delivery.send(&mut batch, deadline, summary).await?;
+            }
         }
-        delivery.send(&mut batch, deadline, summary).await?;
+        buffers::give(pull.body);
     }
     if let Some(sender) = delivery.sender.take() {
         pool.give_back(sender);
@@ -401,6 +460,7 @@ impl Delivery<'_> {
         let Some(sender) = self.sender.as_mut() else {
             unreachable!("a sender was just set")
         };
+        sender.pace(s.udp_rate);
         if !reused && !self.previous.is_empty() {
             // The connection that carried the previous batch is gone: it may not all have
             // arrived.
@@ -429,6 +489,25 @@ pub fn deadline(start: Instant, timeout: Duration) -> Instant {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_pull_count_follows_the_bytes_per_group() {
+        // Small groups: the count grows eightfold a pull, up to SLS_PULL_COUNT.
+        assert_eq!(next_pull_count(1, 1, 2_000, 1000), 8);
+        assert_eq!(next_pull_count(8, 8, 16_000, 1000), 64);
+        assert_eq!(next_pull_count(512, 512, 1 << 20, 1000), 1000);
+        assert_eq!(next_pull_count(1, 1, 2_000, 5), 5);
+        // 4096-log groups of ~1.7 MB decoded: two a pull; groups near 5 MB: one.
+        assert_eq!(next_pull_count(1, 1, 1_700_000, 1000), 2);
+        assert_eq!(next_pull_count(2, 2, 10_000_000, 1000), 1);
+        // Groups that shrink again: the count follows, growing from where it was.
+        assert_eq!(next_pull_count(1, 1, 100_000, 1000), 8);
+        // 40 KiB groups: 100 fit in 4 MiB.
+        assert_eq!(next_pull_count(1000, 1000, 40_960_000, 1000), 102);
+        // Nothing came back (a filter at the source dropped it all): keep growing.
+        assert_eq!(next_pull_count(8, 0, 0, 1000), 64);
+        assert_eq!(next_pull_count(0, 0, 0, 1000), 1);
+    }
 
     #[test]
     fn deadline_keeps_a_margin() {

@@ -26,8 +26,10 @@ pub struct Event {
     pub job_name: Option<String>,
     pub task_id: Option<String>,
     pub cursor_time: Option<i64>,
-    /// The trigger's `functionParameter`.
+    /// The trigger's `functionParameter`: an object, or a string holding one.
     pub parameter: Map<String, Value>,
+    /// Why a `parameter` that is not an object was taken as no overrides.
+    pub parameter_warning: Option<String>,
 }
 
 /// Why an event was refused.
@@ -79,16 +81,7 @@ impl Event {
         };
         let begin_cursor = cursor(source, "beginCursor", "source.beginCursor")?;
         let end_cursor = cursor(source, "endCursor", "source.endCursor")?;
-        let parameter = match root.get("parameter") {
-            None | Some(Value::Null) => Map::new(),
-            Some(Value::Object(o)) => o.clone(),
-            Some(_) => {
-                return Err(EventError::Invalid {
-                    field: "parameter",
-                    problem: "must be an object".into(),
-                })
-            }
-        };
+        let (parameter, parameter_warning) = parameter(root.get("parameter"));
         Ok(Event {
             endpoint,
             project,
@@ -100,7 +93,49 @@ impl Event {
             task_id: optional_str(root, "taskId"),
             cursor_time: root.get("cursorTime").and_then(Value::as_i64),
             parameter,
+            parameter_warning,
         })
+    }
+}
+
+/// The overrides in a trigger's `parameter`. The console lets users type the function
+/// parameter as text and the FC API types `functionParameter` as a JSON string, so a string
+/// holding a JSON object is parsed as one. Anything else (other text, a number, an array…)
+/// means no overrides, with a warning saying why; a missing parameter or `null` means none,
+/// silently.
+fn parameter(value: Option<&Value>) -> (Map<String, Value>, Option<String>) {
+    let ignored = |what: &str| {
+        Some(format!(
+            "the trigger parameter is {what}, not a JSON object of settings: ignored, the \
+             function's environment applies"
+        ))
+    };
+    match value {
+        None | Some(Value::Null) => (Map::new(), None),
+        Some(Value::Object(o)) => (o.clone(), None),
+        Some(Value::String(s)) if s.trim().is_empty() => (Map::new(), None),
+        Some(Value::String(s)) => match serde_json::from_str::<Value>(s) {
+            Ok(Value::Object(o)) => (o, None),
+            Ok(Value::Null) => (Map::new(), None),
+            Ok(other) => (
+                Map::new(),
+                ignored(&format!("a string holding {}", kind(&other))),
+            ),
+            Err(_) => (Map::new(), ignored("a string that is not JSON")),
+        },
+        Some(other) => (Map::new(), ignored(kind(other))),
+    }
+}
+
+/// What a JSON value is, in words.
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
     }
 }
 
@@ -245,7 +280,6 @@ mod tests {
                 with(&["source", "projectName"], Some(json!("a/b"))),
                 "source.projectName",
             ),
-            (with(&["parameter"], Some(json!([1]))), "parameter"),
         ];
         for (body, field) in cases {
             let e = Event::parse(body.as_bytes()).unwrap_err();
@@ -254,5 +288,37 @@ mod tests {
         assert!(matches!(Event::parse(b"{"), Err(EventError::NotJson(_))));
         assert!(matches!(Event::parse(b"[]"), Err(EventError::NotObject)));
         assert!(matches!(Event::parse(b""), Err(EventError::NotJson(_))));
+    }
+
+    #[test]
+    fn a_parameter_may_be_a_json_string_and_anything_else_means_no_overrides() {
+        use serde_json::json;
+        let parse = |p: Value| Event::parse(with(&["parameter"], Some(p)).as_bytes()).unwrap();
+        let e = parse(json!(r#"{"SYSLOG_PORT": "1514"}"#));
+        assert_eq!(e.parameter.get("SYSLOG_PORT"), Some(&json!("1514")));
+        assert_eq!(e.parameter_warning, None);
+        let e = parse(json!({"SYSLOG_PORT": 1514}));
+        assert_eq!(e.parameter.get("SYSLOG_PORT"), Some(&json!(1514)));
+        assert_eq!(e.parameter_warning, None);
+        for quiet in [json!(null), json!(""), json!("  "), json!("null")] {
+            let e = parse(quiet.clone());
+            assert!(e.parameter.is_empty(), "{quiet}");
+            assert_eq!(e.parameter_warning, None, "{quiet}");
+        }
+        for (p, words) in [
+            (json!("SYSLOG_PORT=1514"), "a string that is not JSON"),
+            (json!("[1]"), "a string holding an array"),
+            (json!("5"), "a string holding a number"),
+            (json!(5), "a number"),
+            (json!([1]), "an array"),
+            (json!(true), "a boolean"),
+        ] {
+            let e = parse(p.clone());
+            assert!(e.parameter.is_empty(), "{p}");
+            let w = e.parameter_warning.unwrap_or_default();
+            assert!(w.contains(words) && w.contains("ignored"), "{p}: {w}");
+        }
+        let e = Event::parse(with(&["parameter"], None).as_bytes()).unwrap();
+        assert!(e.parameter.is_empty() && e.parameter_warning.is_none());
     }
 }

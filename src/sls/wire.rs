@@ -175,6 +175,35 @@ pub fn groups(body: &[u8]) -> impl Iterator<Item = Result<Group<'_>, WireError>>
     })
 }
 
+/// The body cut at log-group boundaries into pieces of about `size` bytes, each holding
+/// whole log groups (at least one) and so itself a `LogGroupList`: the index of each piece's
+/// first group and its byte range. What keeps the output of one pull in bounded batches
+/// whatever the size of its groups.
+pub fn pieces(body: &[u8], size: usize) -> Result<Vec<(usize, std::ops::Range<usize>)>, WireError> {
+    let mut fields = Fields::new(body, 0);
+    let mut out = Vec::new();
+    let (mut start, mut first, mut index) = (0, 0, 0);
+    loop {
+        let at = fields.pos;
+        if at - start >= size && index > first {
+            out.push((first, start..at));
+            (start, first) = (at, index);
+        }
+        match fields.next()? {
+            None => break,
+            Some((1, f, at)) => {
+                bytes(f, at)?;
+                index += 1;
+            }
+            Some(_) => {}
+        }
+    }
+    if start < body.len() {
+        out.push((first, start..body.len()));
+    }
+    Ok(out)
+}
+
 /// Counts the log groups of a body and checks its outer framing.
 pub fn count_groups(body: &[u8]) -> Result<usize, WireError> {
     groups(body).try_fold(0usize, |n, g| g.map(|_| n + 1))
@@ -581,5 +610,44 @@ mod tests {
             0x08, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01,
         ];
         assert!(count_groups(&eleven).is_err());
+    }
+
+    #[test]
+    fn pieces_hold_whole_groups_and_decode_on_their_own() {
+        let list = LogGroupList {
+            log_groups: crate::devkit::sample::groups(7, 5, 9),
+        };
+        let body = list.encode_to_vec();
+        let one = list.log_groups[0].encoded_len();
+        for size in [0, 1, one, one + 1, 3 * one, body.len(), usize::MAX] {
+            let pieces = pieces(&body, size).unwrap();
+            let mut next_group = 0;
+            let mut next_byte = 0;
+            for (first, range) in &pieces {
+                assert_eq!(
+                    (*first, range.start),
+                    (next_group, next_byte),
+                    "size {size}"
+                );
+                let piece = proto::decode(Bytes::from(body[range.clone()].to_vec())).unwrap();
+                assert!(!piece.log_groups.is_empty(), "size {size}");
+                assert_eq!(
+                    piece.log_groups[..],
+                    list.log_groups[*first..*first + piece.log_groups.len()],
+                    "size {size}"
+                );
+                // A piece is cut at the first group boundary past `size`.
+                let last = piece.log_groups[piece.log_groups.len() - 1].encoded_len();
+                let last = 1 + prost::encoding::encoded_len_varint(last as u64) + last;
+                assert!(range.len() - last < size.max(1), "size {size}");
+                next_group += piece.log_groups.len();
+                next_byte = range.end;
+            }
+            assert_eq!((next_group, next_byte), (7, body.len()), "size {size}");
+        }
+        assert_eq!(pieces(&body, 0).unwrap().len(), 7);
+        assert_eq!(pieces(&body, usize::MAX).unwrap().len(), 1);
+        assert_eq!(pieces(&[], 10).unwrap(), vec![]);
+        assert!(pieces(&body[..body.len() - 1], 10).is_err());
     }
 }

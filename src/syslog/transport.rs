@@ -68,6 +68,16 @@ pub enum SendError {
     Write { target: String, detail: String },
     #[error("syslog receiver {target} did not accept data before the function timeout")]
     Timeout { target: String },
+    /// UDP pacing cannot send what is left before the deadline: failing now is better than
+    /// being killed by FC's timeout half way.
+    #[error("UDP pacing at {rate} messages/s needs {needed_ms} ms to send the next {messages} messages to {target}, more than the {left_ms} ms left before the function timeout: raise SYSLOG_UDP_RATE (if the receiver keeps up) or the function timeout, or ship fewer logs per invocation")]
+    Pacing {
+        target: String,
+        rate: u32,
+        messages: usize,
+        needed_ms: u128,
+        left_ms: u128,
+    },
     /// TLS refused on either side (certificate not trusted, wrong name, client certificate
     /// refused): trying again cannot help.
     #[error("TLS with syslog receiver {target} refused: {detail}")]
@@ -77,7 +87,10 @@ pub enum SendError {
 impl SendError {
     /// Worth reconnecting and trying again (everything but a TLS refusal).
     pub fn is_retryable(&self) -> bool {
-        !matches!(self, SendError::TlsRefused { .. })
+        !matches!(
+            self,
+            SendError::TlsRefused { .. } | SendError::Pacing { .. }
+        )
     }
 }
 
@@ -118,7 +131,85 @@ pub struct Sender {
 enum Inner {
     Tcp(TcpStream),
     Tls(Box<TlsStream<TcpStream>>),
-    Udp(UdpSocket),
+    Udp(UdpSocket, Pacer),
+}
+
+/// Spaces UDP datagrams to at most `rate` a second. A receiver reads datagrams from a socket
+/// buffer of a few hundred KiB; what arrives while it is full is dropped without a word, so
+/// sending as fast as the kernel takes them loses most of a large range.
+#[derive(Debug)]
+struct Pacer {
+    /// Messages per second; 0: not paced.
+    rate: u32,
+    /// When the next datagram is due.
+    next: Instant,
+}
+
+/// How far ahead of its time a datagram may go: the timer's resolution is a millisecond, so
+/// datagrams go out in bursts of about this long's worth.
+const PACING_SLACK: Duration = Duration::from_millis(2);
+/// Longest wait between attempts when the kernel has no buffer for a datagram.
+const NO_BUFFER_WAIT_MAX: Duration = Duration::from_millis(50);
+
+impl Pacer {
+    fn interval(&self) -> Duration {
+        Duration::from_secs(1) / self.rate.max(1)
+    }
+
+    /// Fails when `messages` more datagrams cannot go out before `deadline` at this rate.
+    fn check(&self, target: &str, messages: usize, deadline: Instant) -> Result<(), SendError> {
+        if self.rate == 0 {
+            return Ok(());
+        }
+        let now = Instant::now();
+        let start = self.next.max(now);
+        let needed = self.interval() * u32::try_from(messages).unwrap_or(u32::MAX);
+        if start + needed > deadline {
+            return Err(SendError::Pacing {
+                target: target.to_string(),
+                rate: self.rate,
+                messages,
+                needed_ms: (start + needed - now).as_millis(),
+                left_ms: deadline.saturating_duration_since(now).as_millis(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Waits until the next datagram is due.
+    async fn wait(&mut self) {
+        if self.rate == 0 {
+            return;
+        }
+        let now = Instant::now();
+        if self.next > now + PACING_SLACK {
+            tokio::time::sleep_until(self.next).await;
+        }
+        // A timer that fired late is caught up within the slack; time not used beyond it is
+        // not saved up for a burst later.
+        let earliest = now.checked_sub(PACING_SLACK).unwrap_or(now);
+        self.next = self.next.max(earliest) + self.interval();
+    }
+}
+
+/// Sends one datagram. A full socket buffer (`EAGAIN`, which tokio waits out) or no buffer
+/// space in the kernel (`ENOBUFS`, a full device queue) is waited out and the datagram sent
+/// again, never dropped.
+async fn send_datagram(socket: &UdpSocket, message: &[u8]) -> io::Result<()> {
+    let mut wait = Duration::from_millis(1);
+    loop {
+        match socket.send(message).await {
+            Ok(_) => return Ok(()),
+            Err(e)
+                if e.raw_os_error() == Some(libc::ENOBUFS)
+                    || e.kind() == io::ErrorKind::WouldBlock =>
+            {
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(NO_BUFFER_WAIT_MAX);
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 impl Sender {
@@ -196,7 +287,13 @@ impl Sender {
                     .connect(addr)
                     .await
                     .map_err(|e| connect_err(e.to_string()))?;
-                Inner::Udp(socket)
+                Inner::Udp(
+                    socket,
+                    Pacer {
+                        rate: 0,
+                        next: Instant::now(),
+                    },
+                )
             }
         };
         Ok(Sender { target, key, inner })
@@ -214,12 +311,14 @@ impl Sender {
                 .await
             }
             None => {
-                let Inner::Udp(socket) = &self.inner else {
+                let Inner::Udp(socket, pacer) = &mut self.inner else {
                     unreachable!("only UDP has no stream")
                 };
+                pacer.check(&self.target, batch.len(), deadline)?;
                 timeout_at(deadline, async {
                     for message in batch.iter() {
-                        socket.send(message).await?;
+                        pacer.wait().await;
+                        send_datagram(socket, message).await?;
                     }
                     Ok(())
                 })
@@ -227,6 +326,14 @@ impl Sender {
             }
         };
         self.check(result)
+    }
+
+    /// Paces UDP datagrams to at most `rate` a second (0: as fast as the kernel takes them);
+    /// nothing on TCP and TLS, where the receiver's window paces the sender.
+    pub fn pace(&mut self, rate: u32) {
+        if let Inner::Udp(_, pacer) = &mut self.inner {
+            pacer.rate = rate;
+        }
     }
 
     /// Closes the sending side (over TLS with a `close_notify` alert first, as RFC 5425
@@ -265,7 +372,7 @@ impl Sender {
     pub fn tls_session(&self) -> Option<&rustls::ClientConnection> {
         match &self.inner {
             Inner::Tls(stream) => Some(stream.get_ref().1),
-            Inner::Tcp(_) | Inner::Udp(_) => None,
+            Inner::Tcp(_) | Inner::Udp(..) => None,
         }
     }
 
@@ -274,7 +381,7 @@ impl Sender {
         match &self.inner {
             Inner::Tcp(s) => s.peer_addr().ok(),
             Inner::Tls(s) => s.get_ref().0.peer_addr().ok(),
-            Inner::Udp(s) => s.peer_addr().ok(),
+            Inner::Udp(s, _) => s.peer_addr().ok(),
         }
     }
 
@@ -353,7 +460,7 @@ impl Sender {
         match &mut self.inner {
             Inner::Tcp(s) => Some(s),
             Inner::Tls(s) => Some(s.as_mut()),
-            Inner::Udp(_) => None,
+            Inner::Udp(..) => None,
         }
     }
 
