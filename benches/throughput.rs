@@ -10,6 +10,8 @@
 //! cargo bench --bench throughput -- --quick         # tcp kv only, 100k logs
 //! cargo bench --bench throughput -- --only tls-kv --logs 100000   # one scenario
 //! cargo bench --bench throughput -- --logs 200000 --runs 5 --no-reference
+//! cargo bench --bench throughput -- --shapes        # peak RSS by log-group shape
+//! cargo bench --bench throughput -- --udp-rsyslog   # UDP received by a default rsyslog, by rate
 //! ```
 //!
 //! Figures are medians over `--runs` invocations of the same range in one function process
@@ -61,6 +63,10 @@ struct Options {
     reference: bool,
     /// `--only TRANSPORT-BODY` (e.g. `tls-kv`): that scenario alone.
     only: Option<String>,
+    /// `--shapes`: only the log-group shapes (memory bounded by bytes).
+    shapes: bool,
+    /// `--udp-rsyslog [RATES]`: only UDP into a default rsyslog at these rates.
+    udp_rates: Option<Vec<u32>>,
 }
 
 fn options() -> Result<Options, String> {
@@ -71,6 +77,8 @@ fn options() -> Result<Options, String> {
         quick: false,
         reference: true,
         only: None,
+        shapes: false,
+        udp_rates: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -83,6 +91,18 @@ fn options() -> Result<Options, String> {
             "--no-reference" => o.reference = false,
             "--only" => o.only = Some(args.next().ok_or("--only needs e.g. tls-kv")?),
             "--pipeline" => o.pipeline_only = true,
+            "--shapes" => o.shapes = true,
+            "--udp-rsyslog" => {
+                o.udp_rates = Some(vec![10_000, 20_000, 30_000, 40_000, 60_000, 0]);
+            }
+            "--rates" => {
+                let v = args.next().ok_or("--rates needs e.g. 10000,20000")?;
+                o.udp_rates = Some(
+                    v.split(',')
+                        .map(|n| n.parse().map_err(|_| format!("--rates: {n:?}")))
+                        .collect::<Result<_, _>>()?,
+                );
+            }
             "--logs" => {
                 let v = args.next().ok_or("--logs needs a number")?;
                 o.logs = v
@@ -463,6 +483,7 @@ fn event(endpoint: &str, groups: usize) -> String {
 
 struct Run {
     logs: u64,
+    pulls: u64,
     frames: u64,
     wall: Duration,
     cpu_ns: u64,
@@ -527,6 +548,7 @@ async fn invoke(
     }
     Ok(Run {
         logs,
+        pulls: summary["pulls"].as_u64().unwrap_or(0),
         frames,
         wall,
         cpu_ns: cpu,
@@ -582,6 +604,12 @@ async fn run(opts: Options) -> Result<(), String> {
     std::fs::create_dir_all(&pki).map_err(|e| e.to_string())?;
     make_pki(&pki)?;
 
+    if opts.shapes {
+        return shapes(&http, &tmp, opts.runs).await;
+    }
+    if let Some(rates) = &opts.udp_rates {
+        return udp_rsyslog(&http, &tmp, rates, opts.logs[0]).await;
+    }
     pipeline(opts.runs)?;
     if opts.pipeline_only {
         return Ok(());
@@ -860,5 +888,182 @@ async fn reference(groups: &[LogGroup], tmp: &Path, pki: &Path) -> Result<(), St
     println!(
         "  (reference: {frames} frames for {n} logs, {bad} not starting with `<PRI>`: it splits multi-line values into several frames)"
     );
+    Ok(())
+}
+
+/// `n` log groups of `logs` sample logs each, every log with an extra `payload` field of
+/// `payload` bytes of hex that compresses about as badly as real data.
+fn shaped_groups(n: usize, logs: usize, payload: usize, seed: u64) -> Vec<LogGroup> {
+    let mut groups = sample::groups(n, logs, seed);
+    if payload > 0 {
+        let mut x = seed | 1;
+        for g in &mut groups {
+            for l in &mut g.logs {
+                let hex: String = (0..payload / 16 + 1)
+                    .map(|_| {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        format!("{x:016x}")
+                    })
+                    .collect();
+                l.contents.push(sls_syslog::sls::proto::Content {
+                    key: bytes::Bytes::from_static(b"payload"),
+                    value: bytes::Bytes::from(hex[..payload].to_string()),
+                });
+            }
+        }
+    }
+    groups
+}
+
+/// Peak RSS of the function by log-group shape, at default settings, over TCP kv to the
+/// counting receiver: memory must be bounded by bytes whatever the shape.
+async fn shapes(http: &reqwest::Client, tmp: &Path, runs: usize) -> Result<(), String> {
+    let pki = tmp.join("pki");
+    println!(
+        "sls-syslog memory by log-group shape: tcp kv, default settings, {runs} runs per shape (medians)"
+    );
+    println!(
+        "{:<34} {:>9} {:>11} {:>7} {:>12} {:>13} {:>8}",
+        "shape", "logs", "decoded MB", "pulls", "CPU µs/log", "peak RSS MiB", "received"
+    );
+    let shapes: [(&str, usize, usize, usize); 3] = [
+        ("1M logs, 50 per group", 20_000, 50, 0),
+        ("100 groups x 4096 logs", 100, 4096, 0),
+        ("20 groups near 5 MB (4096 x 1.2 KB)", 20, 4096, 1000),
+    ];
+    for (name, n, logs, payload) in shapes {
+        eprintln!("generating {name}…");
+        let groups = shaped_groups(n, logs, payload, 11);
+        let decoded: usize = groups.iter().map(prost::Message::encoded_len).sum();
+        let data = serve_data(&groups).await?;
+        drop(groups);
+        let rx = start_receiver(Transport::Tcp, &pki).await?;
+        let env = vec![
+            ("SYSLOG_HOST", "127.0.0.1".to_string()),
+            ("SYSLOG_PORT", rx.port.to_string()),
+            ("SYSLOG_HOSTNAME", "bench-host".to_string()),
+        ];
+        let log = tmp.join(format!("function-shape-{n}-{logs}.log"));
+        let f = start_function(http, &env, &log).await?;
+        let ev = event(&data.sls.endpoint(), data.groups);
+        let total = (n * logs) as u64;
+        let (mut cpus, mut received) = (Vec::new(), Vec::new());
+        let mut pulls = 0;
+        for _ in 0..runs {
+            let r = invoke(http, &f, &ev, &rx, total, true).await?;
+            cpus.push(r.cpu_ns as f64 / 1000.0 / r.logs as f64);
+            received.push(r.frames as f64 / r.logs as f64 * 100.0);
+            pulls = r.pulls;
+        }
+        let peak = status_kib(f.child.id(), "VmHWM:") as f64 / 1024.0;
+        println!(
+            "{:<34} {:>9} {:>11.0} {:>7} {:>12.3} {:>13.1} {:>7.1}%",
+            name,
+            total,
+            decoded as f64 / 1e6,
+            pulls,
+            median(cpus),
+            peak,
+            median(received)
+        );
+    }
+    Ok(())
+}
+
+/// UDP into a real rsyslogd with a default `imudp` input (no tuning: the kernel's default
+/// socket buffer) writing every message to a file: how many of `logs` messages it keeps at
+/// each `SYSLOG_UDP_RATE` (0: unpaced). What the default rate was chosen by.
+async fn udp_rsyslog(
+    http: &reqwest::Client,
+    tmp: &Path,
+    rates: &[u32],
+    logs: usize,
+) -> Result<(), String> {
+    let rsyslogd = ["/usr/sbin/rsyslogd", "/sbin/rsyslogd"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .ok_or("rsyslogd not found: apt-get install rsyslog")?;
+    let groups = sample::groups(logs / LOGS_PER_GROUP, LOGS_PER_GROUP, 7);
+    let data = serve_data(&groups).await?;
+    let ev = event(&data.sls.endpoint(), data.groups);
+    println!(
+        "UDP into a default rsyslog imudp ({}), {logs} logs of ~{} bytes a message, one run per rate:",
+        rsyslogd,
+        groups.iter().map(prost::Message::encoded_len).sum::<usize>() / logs
+    );
+    println!(
+        "{:>12} {:>10} {:>10} {:>10} {:>9}",
+        "rate msg/s", "sent", "received", "received%", "wall s"
+    );
+    for &rate in rates {
+        let dir = tmp.join(format!("rsyslog-{rate}"));
+        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        let port = {
+            let s = std::net::UdpSocket::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+            s.local_addr().map_err(|e| e.to_string())?.port()
+        };
+        let out = dir.join("messages");
+        std::fs::write(
+            dir.join("rsyslog.conf"),
+            format!(
+                "global(workDirectory=\"{d}\")\nmodule(load=\"imudp\")\n\
+                 input(type=\"imudp\" address=\"127.0.0.1\" port=\"{port}\")\n\
+                 *.* action(type=\"omfile\" file=\"{o}\")\n",
+                d = dir.display(),
+                o = out.display()
+            ),
+        )
+        .map_err(|e| e.to_string())?;
+        let mut daemon = Command::new(rsyslogd)
+            .args(["-n", "-f"])
+            .arg(dir.join("rsyslog.conf"))
+            .arg("-i")
+            .arg(dir.join("pid"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("rsyslogd: {e}"))?;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let env = vec![
+            ("SYSLOG_HOST", "127.0.0.1".to_string()),
+            ("SYSLOG_PORT", port.to_string()),
+            ("SYSLOG_PROTOCOL", "udp".to_string()),
+            ("SYSLOG_UDP_RATE", rate.to_string()),
+            ("SYSLOG_HOSTNAME", "bench-host".to_string()),
+        ];
+        let f = start_function(http, &env, &dir.join("function.log")).await?;
+        let rx = start_receiver(Transport::Udp, &tmp.join("pki")).await?;
+        let r = invoke(http, &f, &ev, &rx, logs as u64, false).await;
+        // Let rsyslog write what it has, then count the lines.
+        let mut last = usize::MAX;
+        let mut lines = 0;
+        for _ in 0..50 {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            lines = std::fs::read(&out)
+                .map(|b| b.iter().filter(|&&c| c == b'\n').count())
+                .unwrap_or(0);
+            if lines == last {
+                break;
+            }
+            last = lines;
+        }
+        let _ = daemon.kill();
+        let _ = daemon.wait();
+        let r = r?;
+        println!(
+            "{:>12} {:>10} {:>10} {:>9.3}% {:>9.2}",
+            if rate == 0 {
+                "unpaced".to_string()
+            } else {
+                rate.to_string()
+            },
+            r.logs,
+            lines,
+            lines as f64 / r.logs as f64 * 100.0,
+            r.wall.as_secs_f64()
+        );
+    }
     Ok(())
 }
