@@ -629,7 +629,7 @@ async fn run(opts: Options) -> Result<(), String> {
         .collect();
 
     println!(
-        "sls-syslog throughput: RFC 5424, {LOGS_PER_GROUP} logs per log group, 1000 log groups per pull, \
+        "sls-syslog throughput: RFC 5424, {LOGS_PER_GROUP} logs per log group, default pull sizes, \
          {} runs per scenario (medians); function = one `sls-syslog serve` process",
         opts.runs
     );
