@@ -5,6 +5,7 @@
 //! so memory stays flat. Logs are sent in cursor order. The delivery rule: the invocation
 //! succeeds only when every log of the range was written to the receiver and flushed.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -60,6 +61,9 @@ pub struct Summary {
     pub send_retries: u64,
     /// Messages written a second time after a reconnect (at-least-once delivery).
     pub frames_resent: u64,
+    /// Bytes of messages the receiver's TCP acknowledged (TCP and TLS; 0 over UDP). On
+    /// success every byte sent once; on failure, how far delivery was confirmed.
+    pub bytes_confirmed: u64,
     /// The shard's data ended before the end cursor: a pull answered no log groups and left
     /// the cursor where it was (SLS does so at the tail of a shard). Everything up to there
     /// was shipped; the range is done.
@@ -297,13 +301,14 @@ async fn send_all(
         Protocol::Tcp | Protocol::Tls => Some(settings.framing),
         Protocol::Udp => None,
     };
-    // The batches are the largest buffers of an invocation: take the largest spares.
     let mut delivery = Delivery {
         settings,
         pool,
         sender: None,
-        previous: Batch::with_buffer(buffers::take(usize::MAX)),
+        unconfirmed: VecDeque::new(),
+        spare: Vec::new(),
     };
+    // The batches are the largest buffers of an invocation: take the largest spares.
     let mut batch = Batch::with_buffer(buffers::take(usize::MAX));
     let mut scratch = Vec::with_capacity(4096);
 
@@ -384,42 +389,106 @@ async fn send_all(
         }
         buffers::give(pull.body);
     }
+    delivery.confirm(deadline, summary).await?;
     if let Some(sender) = delivery.sender.take() {
         pool.give_back(sender);
     }
     Ok(())
 }
 
-/// Attempts to write one batch (reconnecting in between) before the invocation fails; the
-/// pauses between them (0.2, 0.4, 0.8, 1.6, then 2 s) also stop at the deadline.
+/// Attempts to write one batch, or to have everything confirmed (reconnecting in between),
+/// before the invocation fails; the pauses between them (0.2, 0.4, 0.8, 1.6, then 2 s) also
+/// stop at the deadline.
 const SEND_ATTEMPTS: u32 = 8;
 
-/// The delivery rule for one invocation: every batch is written and flushed, on a connection
-/// checked for a receiver-side close just before; when a write fails or the connection was
-/// closed, reconnect and write again the previous batch (it may have been in flight when the
-/// connection died) and the current one. At least once: a receiver may see a log twice.
+/// The delivery rule for one invocation: at least once, to the last byte TCP can vouch for.
+///
+/// Every batch is written and flushed on a connection checked for a receiver-side close just
+/// before. A batch stays in [`Delivery::unconfirmed`] until the receiver's TCP has
+/// acknowledged its last byte (the kernel's count of unacknowledged bytes, [`Sender`]'s
+/// `acknowledged`); when a write fails or the connection was lost, a new connection carries
+/// those batches again, then the current one. At the end every byte must be acknowledged and
+/// the connection still healthy a moment later ([`Sender::confirm`]), else the same resend
+/// happens. A receiver may see a log twice; one that acknowledged bytes and then lost them
+/// cannot be told apart by any TCP sender (docs/delivery.md). UDP has no acknowledgements:
+/// nothing is kept.
 struct Delivery<'a> {
     settings: &'a Settings,
     pool: &'a Pool,
     sender: Option<Sender>,
-    /// The last batch written: resent after a reconnect.
-    previous: Batch,
+    /// Batches written on the current connection that its receiver's TCP has not
+    /// acknowledged in full, oldest first, each with the connection's byte count at its end.
+    unconfirmed: VecDeque<(u64, Batch)>,
+    /// Acknowledged batches, emptied, for reuse.
+    spare: Vec<Batch>,
 }
 
 impl Delivery<'_> {
-    /// Writes `batch`; on success it becomes the resend window and `batch` is handed back
-    /// empty (the two buffers swap, so nothing is reallocated).
+    /// Writes `batch`; `batch` is handed back empty (its buffer is kept until acknowledged,
+    /// and a spare one takes its place).
     async fn send(
         &mut self,
         batch: &mut Batch,
         deadline: Instant,
         summary: &mut Summary,
     ) -> Result<(), ShipError> {
+        self.attempt(Some(batch), deadline, summary).await?;
+        summary.frames_sent += batch.len() as u64;
+        summary.bytes_sent += batch.buf.len() as u64;
+        let Some(sender) = self.sender.as_ref() else {
+            unreachable!("a batch was just written")
+        };
+        if sender.is_stream() {
+            let spare = self.spare.pop().unwrap_or_default();
+            let written = std::mem::replace(batch, spare);
+            self.unconfirmed.push_back((sender.written(), written));
+            if let Some(acknowledged) = sender.acknowledged() {
+                self.confirmed_up_to(acknowledged, summary);
+            }
+        }
+        batch.clear();
+        Ok(())
+    }
+
+    /// Waits until the receiver's TCP has acknowledged everything written, resending what it
+    /// had not on a new connection when the one in use fails.
+    async fn confirm(&mut self, deadline: Instant, summary: &mut Summary) -> Result<(), ShipError> {
+        if self.sender.is_none() && self.unconfirmed.is_empty() {
+            return Ok(());
+        }
+        self.attempt(None, deadline, summary).await?;
+        self.confirmed_up_to(u64::MAX, summary);
+        Ok(())
+    }
+
+    /// Moves the batches acknowledged up to byte `acknowledged` of the connection out of the
+    /// resend window.
+    fn confirmed_up_to(&mut self, acknowledged: u64, summary: &mut Summary) {
+        while let Some((end, _)) = self.unconfirmed.front() {
+            if *end > acknowledged {
+                break;
+            }
+            if let Some((_, mut done)) = self.unconfirmed.pop_front() {
+                summary.bytes_confirmed += done.buf.len() as u64;
+                done.clear();
+                self.spare.push(done);
+            }
+        }
+    }
+
+    /// Writes `batch` (or, with `None`, waits for every byte to be acknowledged), retrying on
+    /// a new connection as [`SEND_ATTEMPTS`] says.
+    async fn attempt(
+        &mut self,
+        batch: Option<&Batch>,
+        deadline: Instant,
+        summary: &mut Summary,
+    ) -> Result<(), ShipError> {
         let mut attempt = 0u32;
         loop {
             attempt += 1;
-            match self.try_send(batch, deadline, summary).await {
-                Ok(()) => break,
+            match self.try_once(batch, deadline, summary).await {
+                Ok(()) => return Ok(()),
                 Err(e) => {
                     self.sender = None;
                     let pause =
@@ -435,16 +504,11 @@ impl Delivery<'_> {
                 }
             }
         }
-        summary.frames_sent += batch.len() as u64;
-        summary.bytes_sent += batch.buf.len() as u64;
-        std::mem::swap(&mut self.previous, batch);
-        batch.clear();
-        Ok(())
     }
 
-    async fn try_send(
+    async fn try_once(
         &mut self,
-        batch: &Batch,
+        batch: Option<&Batch>,
         deadline: Instant,
         summary: &mut Summary,
     ) -> Result<(), SendError> {
@@ -461,13 +525,18 @@ impl Delivery<'_> {
             unreachable!("a sender was just set")
         };
         sender.pace(s.udp_rate);
-        if !reused && !self.previous.is_empty() {
-            // The connection that carried the previous batch is gone: it may not all have
-            // arrived.
-            sender.send_batch(&self.previous, deadline).await?;
-            summary.frames_resent += self.previous.len() as u64;
+        if !reused {
+            // The connection that carried these is gone: they may not all have arrived.
+            for (end, unconfirmed) in &mut self.unconfirmed {
+                sender.send_batch(unconfirmed, deadline).await?;
+                *end = sender.written();
+                summary.frames_resent += unconfirmed.len() as u64;
+            }
         }
-        sender.send_batch(batch, deadline).await
+        match batch {
+            Some(batch) => sender.send_batch(batch, deadline).await,
+            None => sender.confirm(deadline).await,
+        }
     }
 }
 

@@ -8,6 +8,7 @@ pub mod frame;
 pub mod header;
 pub mod pool;
 pub mod put;
+pub mod sendq;
 pub mod tls;
 pub mod transport;
 

@@ -14,6 +14,7 @@ use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
 
 use super::frame::Batch;
+use super::sendq;
 use super::tls::Tls;
 
 /// A byte stream both ways (TCP or TLS over TCP).
@@ -68,6 +69,8 @@ pub enum SendError {
     Write { target: String, detail: String },
     #[error("syslog receiver {target} did not accept data before the function timeout")]
     Timeout { target: String },
+    #[error("syslog receiver {target} had not acknowledged the last {queued} bytes written when the function timeout came")]
+    Unacknowledged { target: String, queued: u64 },
     /// UDP pacing cannot send what is left before the deadline: failing now is better than
     /// being killed by FC's timeout half way.
     #[error("UDP pacing at {rate} messages/s needs {needed_ms} ms to send the next {messages} messages to {target}, more than the {left_ms} ms left before the function timeout: raise SYSLOG_UDP_RATE (if the receiver keeps up) or the function timeout, or ship fewer logs per invocation")]
@@ -129,10 +132,62 @@ pub struct Sender {
 }
 
 enum Inner {
-    Tcp(TcpStream),
-    Tls(Box<TlsStream<TcpStream>>),
+    Tcp(Counted),
+    Tls(Box<TlsStream<Counted>>),
     Udp(UdpSocket, Pacer),
 }
+
+/// A TCP connection that counts the bytes written into it. Under TLS these are the records'
+/// bytes: what the receiver's TCP acknowledges is counted in them, not in the messages'.
+struct Counted {
+    stream: TcpStream,
+    written: u64,
+}
+
+impl tokio::io::AsyncRead for Counted {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for Counted {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = &mut *self;
+        let result = Pin::new(&mut this.stream).poll_write(cx, buf);
+        if let Poll::Ready(Ok(n)) = result {
+            this.written += n as u64;
+        }
+        result
+    }
+
+    fn poll_flush(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+}
+
+/// How long [`Sender::confirm`] watches a connection whose every byte was acknowledged for a
+/// reset or a close, before calling the bytes delivered.
+const CONFIRM_DRAIN: Duration = Duration::from_millis(20);
+/// Longest pause between two looks at the send queue while waiting for acknowledgements.
+const CONFIRM_POLL_MAX: Duration = Duration::from_millis(20);
 
 /// Spaces UDP datagrams to at most `rate` a second. A receiver reads datagrams from a socket
 /// buffer of a few hundred KiB; what arrives while it is full is dropped without a word, so
@@ -239,6 +294,7 @@ impl Sender {
                 stream
                     .set_nodelay(true)
                     .map_err(|e| connect_err(e.to_string()))?;
+                let stream = Counted { stream, written: 0 };
                 match (protocol, tls) {
                     (Protocol::Tls, Some(tls)) => {
                         let connector = TlsConnector::from(tls.config.clone());
@@ -379,8 +435,8 @@ impl Sender {
     /// The address connected to (TCP, TLS or UDP).
     pub fn peer_addr(&self) -> Option<std::net::SocketAddr> {
         match &self.inner {
-            Inner::Tcp(s) => s.peer_addr().ok(),
-            Inner::Tls(s) => s.get_ref().0.peer_addr().ok(),
+            Inner::Tcp(s) => s.stream.peer_addr().ok(),
+            Inner::Tls(s) => s.get_ref().0.stream.peer_addr().ok(),
             Inner::Udp(s, _) => s.peer_addr().ok(),
         }
     }
@@ -453,6 +509,87 @@ impl Sender {
                 },
             }),
         }
+    }
+
+    /// The TCP connection under TCP or TLS; `None` on UDP.
+    fn tcp(&self) -> Option<&Counted> {
+        match &self.inner {
+            Inner::Tcp(s) => Some(s),
+            Inner::Tls(s) => Some(s.get_ref().0),
+            Inner::Udp(..) => None,
+        }
+    }
+
+    /// True for TCP and TLS, whose receiver acknowledges what it gets; false for UDP.
+    pub fn is_stream(&self) -> bool {
+        self.tcp().is_some()
+    }
+
+    /// Bytes written into the connection's TCP so far (under TLS, the records' bytes); 0 on
+    /// UDP.
+    pub fn written(&self) -> u64 {
+        self.tcp().map_or(0, |t| t.written)
+    }
+
+    /// How many of [`Sender::written`]'s bytes the receiver's TCP has acknowledged; `None` on
+    /// UDP, or when the kernel cannot tell (the socket already reset).
+    pub fn acknowledged(&self) -> Option<u64> {
+        let tcp = self.tcp()?;
+        let queued = sendq::unacknowledged(&tcp.stream).ok()?;
+        Some(tcp.written.saturating_sub(queued))
+    }
+
+    /// Waits until the receiver's TCP has acknowledged every byte written, then watches the
+    /// connection a moment longer for a reset or a close: only then is what was written
+    /// delivered, as far as TCP can tell. A reset or close before that, or acknowledgements
+    /// still missing at `deadline`, is an error: the caller reconnects and writes again what
+    /// was not acknowledged. Nothing to wait for on UDP.
+    pub async fn confirm(&mut self, deadline: Instant) -> Result<(), SendError> {
+        let Some(tcp) = self.tcp() else {
+            return Ok(());
+        };
+        let target = self.target.clone();
+        let written = tcp.written;
+        let broken = |detail: String| SendError::Write {
+            target: target.clone(),
+            detail,
+        };
+        let mut pause = Duration::from_millis(1);
+        loop {
+            if !self.is_open() {
+                let queued = self.tcp().map(|t| sendq::unacknowledged(&t.stream));
+                let unacked = match queued {
+                    Some(Ok(n)) => format!("{n} of {written} bytes"),
+                    _ => format!("some of {written} bytes"),
+                };
+                return Err(broken(format!(
+                    "the receiver closed or reset the connection with {unacked} not acknowledged"
+                )));
+            }
+            let queued = match self.tcp().map(|t| sendq::unacknowledged(&t.stream)) {
+                Some(Ok(n)) => n,
+                Some(Err(e)) => return Err(broken(format!("cannot read the send queue: {e}"))),
+                None => 0,
+            };
+            if queued == 0 {
+                break;
+            }
+            if Instant::now() + pause >= deadline {
+                return Err(SendError::Unacknowledged {
+                    target: target.clone(),
+                    queued,
+                });
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(CONFIRM_POLL_MAX);
+        }
+        tokio::time::sleep_until(deadline.min(Instant::now() + CONFIRM_DRAIN)).await;
+        if !self.is_open() {
+            return Err(broken(
+                "the receiver closed or reset the connection right after acknowledging the data; it may not have kept it".into(),
+            ));
+        }
+        Ok(())
     }
 
     /// The byte stream of a TCP or TLS connection; `None` on UDP.
