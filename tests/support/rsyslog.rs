@@ -57,7 +57,7 @@ use super::daemon::{
     start_with_free_ports, Daemon, Failure, Proto, Ready,
 };
 
-const SKIP_MESSAGE: &str = "SKIPPED: rsyslogd not found; install with: apt-get install -y rsyslog";
+const SKIP_MESSAGE: &str = "rsyslogd not found; install with: apt-get install -y rsyslog";
 const TLS_PACKAGES: &str = "rsyslog-gnutls rsyslog-openssl openssl";
 
 /// One message as rsyslog parsed it. Every property is the string rsyslog rendered.
@@ -109,8 +109,8 @@ impl Rsyslog {
     /// `std::env::temp_dir()`, listening on free 127.0.0.1 ports: TCP (imtcp, octet-counting and
     /// LF framing autodetected) and UDP (imudp).
     ///
-    /// Returns `None` (after printing a loud SKIPPED line to stderr) when rsyslogd is not
-    /// installed and the `CI` environment variable is not set; panics when it is set.
+    /// When rsyslogd is not installed: panics, or with `SKIP_RECEIVERS=1` returns `None` after
+    /// a loud SKIPPED line on stderr.
     /// Panics, with rsyslogd's stderr, when rsyslogd fails to start.
     pub fn start() -> Option<Rsyslog> {
         let Some(binary) = find_rsyslogd() else {
@@ -122,8 +122,8 @@ impl Rsyslog {
     /// Like [`Rsyslog::start`], plus the three TLS inputs `tls-gtls`, `tls-ossl` and `tls-mtls`
     /// (see the module docs) and a fresh PKI in `pki/` made with the `openssl` CLI.
     ///
-    /// Returns `None` (after a loud SKIPPED line) when rsyslogd, its gtls/ossl netstream driver
-    /// modules or the `openssl` CLI are missing and `CI` is not set; panics when it is set.
+    /// When rsyslogd, its gtls/ossl netstream driver modules or the `openssl` CLI are missing:
+    /// panics, or with `SKIP_RECEIVERS=1` returns `None` after a loud SKIPPED line.
     pub fn start_tls() -> Option<Rsyslog> {
         let binary = find_rsyslogd();
         let mut missing: Vec<&str> = Vec::new();
@@ -383,7 +383,7 @@ fn missing_tls_message(missing: &[&str]) -> String {
         ""
     };
     format!(
-        "SKIPPED: TLS receiver needs {}; install with: apt-get install -y {rsyslog}{TLS_PACKAGES}",
+        "TLS receiver needs {}; install with: apt-get install -y {rsyslog}{TLS_PACKAGES}",
         missing.join(", ")
     )
 }

@@ -131,10 +131,9 @@ impl SyslogNg {
     /// Starts syslog-ng in the foreground (`-F`) with its own config and PKI in a fresh temp dir
     /// under `std::env::temp_dir()`, listening on free 127.0.0.1 ports (see the module docs).
     ///
-    /// Returns `None` (after printing a loud SKIPPED line with the commands that fix it to
-    /// stderr) when the unpacked syslog-ng or the `openssl` CLI is missing and the `CI`
-    /// environment variable is not set; panics when it is set. Panics, with syslog-ng's stderr,
-    /// when syslog-ng fails to start.
+    /// When the unpacked syslog-ng or the `openssl` CLI is missing: panics with the commands
+    /// that fix it, or with `SKIP_RECEIVERS=1` returns `None` after a loud SKIPPED line.
+    /// Panics, with syslog-ng's stderr, when syslog-ng fails to start.
     pub fn start() -> Option<SyslogNg> {
         let install = match find_install() {
             Ok(i) => i,
@@ -142,7 +141,7 @@ impl SyslogNg {
         };
         if !openssl_works() {
             return skip(
-                "SKIPPED: syslog-ng TLS receiver needs the openssl CLI; install with: \
+                "syslog-ng TLS receiver needs the openssl CLI; install with: \
                  apt-get install -y openssl",
             );
         }
@@ -344,7 +343,7 @@ fn skip_message(why: &str) -> String {
         format!("SYSLOG_NG_ROOT={} ", root.display())
     };
     format!(
-        "SKIPPED: syslog-ng receiver not available ({why}); create it as root with: \
+        "syslog-ng receiver not available ({why}); create it as root with: \
          {env}scripts/install-syslog-ng   (= apt-get install -y --no-install-recommends \
          libivykis0 libnet1 libpcre3 libwrap0 && cd \"$(mktemp -d)\" && \
          apt-get download syslog-ng-core && dpkg-deb -x syslog-ng-core_*.deb {})",
