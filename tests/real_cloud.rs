@@ -55,14 +55,7 @@ impl Function {
                 sink.lock().unwrap().push(line);
             }
         });
-        let start = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                start.elapsed() < Duration::from_secs(10),
-                "the function did not start"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_listening(port);
         Function {
             child,
             addr: ([127, 0, 0, 1], port).into(),

@@ -37,6 +37,19 @@ pub fn settings(port: u16, framing: Framing) -> Settings {
     .unwrap()
 }
 
+/// Waits (10 s at most) until something accepts connections on loopback `port`: a function
+/// binary just started.
+pub fn wait_listening(port: u16) {
+    let start = std::time::Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(10),
+            "the function did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 /// Starts the function's HTTP server on a free loopback port.
 pub async fn start_function(settings: Settings) -> SocketAddr {
     let app = App::new(settings, sls_syslog::sls::Http::new());
