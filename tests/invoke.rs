@@ -369,3 +369,148 @@ async fn a_stalled_sls_answer_fails_before_the_function_timeout() {
         started.elapsed()
     );
 }
+
+/// Logs whose header values each come from a field of their own, different in every log:
+/// `(group, expected (hostname, app, msgid, facility, severity, cef name, cef severity))`.
+#[allow(clippy::type_complexity)]
+fn header_field_logs() -> (
+    LogGroup,
+    Vec<(String, String, String, u8, u8, String, String)>,
+) {
+    use sls_syslog::sls::proto::Log;
+    // Facility and severity names with their numbers (RFC 5424 §6.2.1), written out here.
+    let facilities = [("local3", 19u8), ("auth", 4), ("daemon", 3)];
+    let severities = [("err", 3u8), ("warning", 4), ("debug", 7)];
+    let cef_severities = ["3", "7", "10"];
+    let mut expected = Vec::new();
+    let logs = (0..9)
+        .map(|i| {
+            let (fac, fac_n) = facilities[i % 3];
+            let (sev, sev_n) = severities[(i / 3) % 3];
+            let row = (
+                format!("host-{i}.example.com"),
+                format!("svc{i}"),
+                format!("EV{i}"),
+                fac_n,
+                sev_n,
+                format!("Sign-in {i}"),
+                cef_severities[(i + 1) % 3].to_string(),
+            );
+            let contents = vec![
+                content("src_host", row.0.as_bytes()),
+                content("svc", row.1.as_bytes()),
+                content("evt", row.2.as_bytes()),
+                content("fac", fac.as_bytes()),
+                content("lvl", sev.as_bytes()),
+                content("title", row.5.as_bytes()),
+                content("risk", row.6.as_bytes()),
+            ];
+            expected.push(row);
+            Log {
+                time: 1_700_000_000 + i as u32,
+                time_ns: None,
+                contents,
+            }
+        })
+        .collect();
+    let group = LogGroup {
+        logs,
+        ..LogGroup::default()
+    };
+    (group, expected)
+}
+
+/// Ships the header-field logs with `vars` (plus the receiver) and returns what rsyslog got.
+async fn ship_header_fields(vars: &[(&str, &str)]) -> Option<Vec<Received>> {
+    let rx = Rsyslog::start()?;
+    let (group, expected) = header_field_logs();
+    let sls = start_sls(vec![("fields".into(), 0, vec![group])]).await;
+    let port = rx.tcp_port().to_string();
+    let settings = sls_syslog::config::Settings::from_lookup(|k| {
+        match k {
+            "SYSLOG_HOST" => Some("127.0.0.1"),
+            "SYSLOG_PORT" => Some(port.as_str()),
+            // Constants that the fields must win over.
+            "SYSLOG_HOSTNAME" => Some("constant-host"),
+            "SYSLOG_APP_NAME" => Some("constant-app"),
+            "SYSLOG_MSGID" => Some("CONST"),
+            _ => vars.iter().find(|(v, _)| *v == k).map(|(_, x)| *x),
+        }
+        .map(str::to_string)
+    })
+    .unwrap();
+    let f = start_function(settings).await;
+    let a = invoke(f, &event(&sls, "fields", 0, 0, 1)).await;
+    assert_eq!(a.status, 200, "{a:?}");
+    let received = rx.wait_for(expected.len(), Duration::from_secs(10));
+    assert_eq!(received.len(), expected.len());
+    Some(received)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_header_field_variable_takes_its_own_field_by_value() {
+    let Some(received) = ship_header_fields(&[
+        ("SYSLOG_HOSTNAME_FIELD", "src_host"),
+        ("SYSLOG_APP_NAME_FIELD", "svc"),
+        ("SYSLOG_MSGID_FIELD", "evt"),
+        ("SYSLOG_FACILITY_FIELD", "fac"),
+        ("SYSLOG_SEVERITY_FIELD", "lvl"),
+    ])
+    .await
+    else {
+        return;
+    };
+    let (_, expected) = header_field_logs();
+    for (r, (host, app, msgid, fac, sev, _, _)) in received.iter().zip(&expected) {
+        assert_eq!(
+            (r.hostname.as_str(), r.app_name.as_str(), r.msgid.as_str()),
+            (host.as_str(), app.as_str(), msgid.as_str()),
+            "{r:?}"
+        );
+        assert_eq!(
+            (r.facility.as_str(), r.severity.as_str()),
+            (fac.to_string().as_str(), sev.to_string().as_str()),
+            "{r:?}"
+        );
+        assert_eq!(r.pri, (u32::from(*fac) * 8 + u32::from(*sev)).to_string());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cef_name_and_severity_and_the_leef_event_id_take_their_fields_by_value() {
+    let Some(cef) = ship_header_fields(&[
+        ("SYSLOG_MESSAGE_FORMAT", "cef"),
+        ("SYSLOG_CEF_NAME_FIELD", "title"),
+        ("SYSLOG_CEF_SEVERITY_FIELD", "risk"),
+    ])
+    .await
+    else {
+        return;
+    };
+    let (_, expected) = header_field_logs();
+    for (r, (_, _, _, _, _, name, severity)) in cef.iter().zip(&expected) {
+        // CEF:Version|Device Vendor|Device Product|Device Version|Signature ID|Name|Severity|
+        let header: Vec<&str> = r.msg.splitn(8, '|').collect();
+        assert_eq!(header[0], "CEF:0", "{}", r.msg);
+        assert_eq!(
+            (header[5], header[6]),
+            (name.as_str(), severity.as_str()),
+            "{}",
+            r.msg
+        );
+    }
+    let Some(leef) = ship_header_fields(&[
+        ("SYSLOG_MESSAGE_FORMAT", "leef"),
+        ("SYSLOG_LEEF_EVENT_ID_FIELD", "evt"),
+    ])
+    .await
+    else {
+        return;
+    };
+    for (r, (_, _, event_id, _, _, _, _)) in leef.iter().zip(&expected) {
+        // LEEF:2.0|Vendor|Product|Version|EventID|delimiter|attributes
+        let header: Vec<&str> = r.msg.splitn(7, '|').collect();
+        assert_eq!(header[0], "LEEF:2.0", "{}", r.msg);
+        assert_eq!(header[4], event_id.as_str(), "{}", r.msg);
+    }
+}
