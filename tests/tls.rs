@@ -226,3 +226,72 @@ async fn a_handshake_that_never_completes_fails_within_the_timeout() {
         started.elapsed()
     );
 }
+
+/// A PKI in a fresh directory (`None`, loudly, when openssl is missing and skipping is
+/// allowed).
+fn pki() -> Option<std::path::PathBuf> {
+    if !support::daemon::openssl_works() {
+        return support::daemon::skip("openssl CLI needed (apt-get install -y openssl)");
+    }
+    let dir = support::daemon::fresh_dir("close-notify").join("pki");
+    support::daemon::make_pki(&dir, false);
+    Some(dir)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pre_stop_ends_kept_tls_connections_with_close_notify() {
+    use support::tls_sink::{Ending, TlsSink};
+    let Some(pki) = pki() else { return };
+    let sink = TlsSink::start(&pki).await;
+    let sls = start_sls(vec![("cn".into(), 0, sample::groups(1, 3, 2))]).await;
+    let f = start_function(tls_settings(&[
+        ("SYSLOG_PORT", sink.port().to_string()),
+        ("SYSLOG_TLS_CA", path(pki.join("ca.pem"))),
+    ]))
+    .await;
+    let a = invoke(f, &event(&sls, "cn", 0, 0, 1)).await;
+    assert_eq!(a.status, 200, "{a:?}");
+    // The connection is kept for the next invocation until the instance stops.
+    assert!(sink
+        .wait_for_endings(1, Duration::from_millis(300))
+        .await
+        .is_empty());
+    let resp = reqwest::get(format!("http://{f}/pre-stop")).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let endings = sink.wait_for_endings(1, Duration::from_secs(5)).await;
+    assert_eq!(endings, vec![Ending::CloseNotify]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_ends_kept_tls_connections_with_close_notify() {
+    use support::tls_sink::{Ending, TlsSink};
+    let Some(pki) = pki() else { return };
+    let sink = TlsSink::start(&pki).await;
+    let sls = start_sls(vec![("cn".into(), 0, sample::groups(1, 3, 2))]).await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sls-syslog"))
+        .env_clear()
+        .env("FC_CUSTOM_LISTEN_PORT", port.to_string())
+        .env("SYSLOG_HOST", "127.0.0.1")
+        .env("SYSLOG_PORT", sink.port().to_string())
+        .env("SYSLOG_PROTOCOL", "tls")
+        .env("SYSLOG_TLS_CA", path(pki.join("ca.pem")))
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_listening(port);
+    let a = invoke(([127, 0, 0, 1], port).into(), &event(&sls, "cn", 0, 0, 1)).await;
+    assert_eq!(a.status, 200, "{a:?}");
+    assert!(std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    assert!(child.wait().unwrap().success());
+    let endings = sink.wait_for_endings(1, Duration::from_secs(5)).await;
+    assert_eq!(endings, vec![Ending::CloseNotify]);
+}

@@ -8,3 +8,4 @@ pub mod proxy;
 pub mod rsyslog;
 pub mod send;
 pub mod syslog_ng;
+pub mod tls_sink;
