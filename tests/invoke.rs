@@ -514,3 +514,71 @@ async fn cef_name_and_severity_and_the_leef_event_id_take_their_fields_by_value(
         assert_eq!(header[4], event_id.as_str(), "{}", r.msg);
     }
 }
+
+/// UDP at the default size caps (2048 bytes a datagram for RFC 5424, 1024 for RFC 3164): a
+/// message under the cap arrives whole, a longer one is cut to the cap and counted.
+async fn udp_at_the_default_cap(format: &str, cap: usize) {
+    use sls_syslog::sls::proto::Log;
+    let Some(rx) = Rsyslog::start() else { return };
+    let log = |value: usize| Log {
+        time: 1_700_000_000,
+        time_ns: None,
+        contents: vec![content("message", "x".repeat(value).as_bytes())],
+    };
+    let group = LogGroup {
+        logs: vec![log(cap - 400), log(cap * 3)],
+        ..LogGroup::default()
+    };
+    let sls = start_sls(vec![("udp".into(), 0, vec![group.clone()])]).await;
+    let port = rx.udp_port().to_string();
+    let s = sls_syslog::config::Settings::from_lookup(|k| {
+        match k {
+            "SYSLOG_HOST" => Some("127.0.0.1"),
+            "SYSLOG_PORT" => Some(port.as_str()),
+            "SYSLOG_PROTOCOL" => Some("udp"),
+            "SYSLOG_FORMAT" => Some(format),
+            "SYSLOG_HOSTNAME" => Some("fc-instance.example.com"),
+            _ => None,
+        }
+        .map(str::to_string)
+    })
+    .unwrap();
+    let f = start_function(s).await;
+    let a = invoke(f, &event(&sls, "udp", 0, 0, 1)).await;
+    assert_eq!(a.status, 200, "{a:?}");
+    assert_eq!(a.body["truncated"], 1, "{a:?}");
+    let received = rx.wait_for(2, Duration::from_secs(10));
+    assert_eq!(received.len(), 2);
+    let expected: Vec<String> = group.logs.iter().map(|l| expected_kv(&group, l)).collect();
+    for r in &received {
+        assert!(
+            r.rawmsg.len() <= cap,
+            "{} bytes over the {cap} cap",
+            r.rawmsg.len()
+        );
+    }
+    // rsyslog keeps the space after an RFC 3164 TAG's colon in MSG.
+    let msg = |r: &Received| r.msg.strip_prefix(' ').unwrap_or(&r.msg).to_string();
+    assert_eq!(msg(&received[0]), expected[0], "under the cap: whole");
+    let cut = &msg(&received[1]);
+    assert!(
+        expected[1].starts_with(cut.as_str()) && cut.len() < expected[1].len(),
+        "over the cap: a prefix ({} of {} bytes)",
+        cut.len(),
+        expected[1].len()
+    );
+    assert!(
+        received[1].rawmsg.len() > cap - 20,
+        "cut at the cap, not far before it"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn udp_rfc5424_datagrams_keep_to_the_2048_byte_default() {
+    udp_at_the_default_cap("rfc5424", 2048).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn udp_rfc3164_datagrams_keep_to_the_1024_byte_default() {
+    udp_at_the_default_cap("rfc3164", 1024).await;
+}
