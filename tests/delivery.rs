@@ -12,6 +12,20 @@ use sls_syslog::syslog::Framing;
 use support::function::*;
 use support::rsyslog::{Received, Rsyslog};
 
+/// Waits for every expected message to arrive at least once (duplicates count towards the
+/// total, so the last originals get time to land); returns how many times each arrived and
+/// how many messages were received.
+fn wait_for_coverage(rx: &Rsyslog, expected: &[String]) -> (Vec<usize>, usize) {
+    let mut received = rx.wait_for(expected.len(), Duration::from_secs(60));
+    for _ in 0..20 {
+        if coverage(&received, expected).iter().all(|&c| c > 0) {
+            break;
+        }
+        received = rx.wait_for(received.len() + 1, Duration::from_millis(500));
+    }
+    (coverage(&received, expected), received.len())
+}
+
 /// How many times each expected message body arrived.
 fn coverage(received: &[Received], expected: &[String]) -> Vec<usize> {
     let mut counts: HashMap<&str, usize> = HashMap::new();
@@ -62,15 +76,7 @@ async fn receiver_restarted_mid_range_loses_nothing_or_fails() {
     }
     assert_eq!(a.status, 200, "{a:?}");
     assert_eq!(a.body["logs"], 100_000);
-    let mut received = rx.wait_for(100_000, Duration::from_secs(60));
-    // Duplicates count towards the total; give the last originals time to land.
-    for _ in 0..20 {
-        if coverage(&received, &expected).iter().all(|&c| c > 0) {
-            break;
-        }
-        received = rx.wait_for(received.len() + 1, Duration::from_millis(500));
-    }
-    let counts = coverage(&received, &expected);
+    let (counts, received) = wait_for_coverage(&rx, &expected);
     let missing = counts.iter().filter(|&&c| c == 0).count();
     assert_eq!(
         missing, 0,
@@ -79,8 +85,7 @@ async fn receiver_restarted_mid_range_loses_nothing_or_fails() {
     );
     eprintln!(
         "restart mid-range: {} messages received for 100000 logs; summary {}",
-        received.len(),
-        a.body
+        received, a.body
     );
 }
 
@@ -214,14 +219,7 @@ async fn ship_through_a_reset(cut_after: u64, tls: bool) -> Option<serde_json::V
     }
     assert_eq!(a.status, 200, "{a:?}");
     assert_eq!(b["bytes_confirmed"], b["bytes_sent"], "{b}");
-    let mut received = rx.wait_for(expected.len(), Duration::from_secs(60));
-    for _ in 0..20 {
-        if coverage(&received, &expected).iter().all(|&c| c > 0) {
-            break;
-        }
-        received = rx.wait_for(received.len() + 1, Duration::from_millis(500));
-    }
-    let counts = coverage(&received, &expected);
+    let (counts, _) = wait_for_coverage(&rx, &expected);
     let missing = counts.iter().filter(|&&c| c == 0).count();
     let duplicates: usize = counts.iter().map(|&c| c.saturating_sub(1)).sum();
     eprintln!(

@@ -24,23 +24,29 @@ pub struct TlsSink {
     endings: Arc<Mutex<Vec<Ending>>>,
 }
 
+/// A TLS server side with `pki`'s `server.pem` and `server.key` (see
+/// [`super::daemon::make_pki`]).
+pub fn acceptor(pki: &Path) -> tokio_rustls::TlsAcceptor {
+    let certs = rustls_pki_types::CertificateDer::pem_file_iter(pki.join("server.pem"))
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let key = rustls_pki_types::PrivateKeyDer::from_pem_file(pki.join("server.key")).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap();
+    tokio_rustls::TlsAcceptor::from(Arc::new(config))
+}
+
 impl TlsSink {
     /// Listens on a free loopback port with `pki`'s `server.pem` and `server.key` (see
     /// [`super::daemon::make_pki`]).
     pub async fn start(pki: &Path) -> TlsSink {
-        let certs = rustls_pki_types::CertificateDer::pem_file_iter(pki.join("server.pem"))
-            .unwrap()
-            .collect::<Result<Vec<_>, _>>()
-            .unwrap();
-        let key = rustls_pki_types::PrivateKeyDer::from_pem_file(pki.join("server.key")).unwrap();
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(certs, key)
-            .unwrap();
-        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let acceptor = acceptor(pki);
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let endings: Arc<Mutex<Vec<Ending>>> = Arc::default();
