@@ -257,7 +257,7 @@ pub struct Failure {
     pub summary: ship::Summary,
 }
 
-/// The one JSON line each invocation prints (see the README's "Observability").
+/// The one JSON line each invocation prints (README "Result of an invocation", docs/observability.md).
 #[derive(serde::Serialize)]
 struct SummaryLine<'a> {
     event: &'static str,

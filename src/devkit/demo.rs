@@ -167,7 +167,7 @@ pub async fn run() -> Result<(), String> {
 mod tests {
     use super::*;
 
-    /// `events/sample.json` is the README's curl example against `sls-syslog sls-server`.
+    /// `events/sample.json` is the curl example (docs/cli.md) against `sls-syslog sls-server`.
     #[test]
     fn sample_event_file_matches_the_demo_data() {
         let file: serde_json::Value =

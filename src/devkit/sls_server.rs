@@ -72,7 +72,7 @@ pub struct Account {
 }
 
 impl Account {
-    /// The demo account the README's curl example uses.
+    /// The demo account the curl example (docs/cli.md) uses.
     pub fn demo() -> Account {
         Account {
             project: "demo-project".into(),
