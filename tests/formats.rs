@@ -14,7 +14,6 @@ use sls_syslog::config::Settings;
 use sls_syslog::devkit::sample;
 use sls_syslog::devkit::sls_server::cursor;
 use sls_syslog::sls::proto::LogGroup;
-use sls_syslog::syslog::body::cef_key;
 use support::function::*;
 use support::rsyslog::{Received, Rsyslog};
 
@@ -117,6 +116,51 @@ async fn json_parses_back_to_the_flattened_record() {
     }
 }
 
+/// The CEF extension key of each field name in `groups()`, written out by hand from the rule
+/// in docs/formats.md (a string-typed ArcSight dictionary key stays, anything else becomes
+/// `sls` + its letters and digits in camel case), not computed by the encoder.
+fn expected_cef_key(field: &str) -> String {
+    let key = match field {
+        // Dictionary keys.
+        "msg" => "msg",
+        // Typed dictionary keys a log value need not fit.
+        "rt" => "slsRt",
+        "src" => "slsSrc",
+        "__topic__" => "slsTopic",
+        "__source__" => "slsSource",
+        "__time_ns_part__" => "slsTimeNsPart",
+        "__tag__:__hostname__" => "slsTagHostname",
+        "__tag__:__pack_id__" => "slsTagPackId",
+        "__tag__:__receive_time__" => "slsTagReceiveTime",
+        "remote_addr" => "slsRemoteAddr",
+        "method" => "slsMethod",
+        "request_uri" => "slsRequestUri",
+        "status" => "slsStatus",
+        "body_bytes_sent" => "slsBodyBytesSent",
+        "request_time" => "slsRequestTime",
+        "http_user_agent" => "slsHttpUserAgent",
+        "http_referer" => "slsHttpReferer",
+        "remote_user" => "slsRemoteUser",
+        "host" => "slsHost",
+        "level" => "slsLevel",
+        "logger" => "slsLogger",
+        "thread" => "slsThread",
+        "trace_id" => "slsTraceId",
+        "user" => "slsUser",
+        "action" => "slsAction",
+        "result" => "slsResult",
+        "latency_ms" => "slsLatencyMs",
+        "message" => "slsMessage",
+        "unicode" => "slsUnicode",
+        "not_utf8" => "slsNotUtf8",
+        "empty" => "slsEmpty",
+        "a" => "slsA",
+        "leap" => "slsLeap",
+        other => panic!("add the CEF key of field {other:?} to expected_cef_key"),
+    };
+    key.to_string()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cef_values_are_recovered_by_an_independent_parser() {
     let Some(rx) = Rsyslog::start() else { return };
@@ -149,7 +193,7 @@ async fn cef_values_are_recovered_by_an_independent_parser() {
             assert!(p["fields"].get("src").is_none(), "{p}");
         }
         for (k, v) in fields.iter().filter(|(k, _)| !k.starts_with("__time")) {
-            let key = cef_key(k);
+            let key = expected_cef_key(k);
             let want = text(v);
             match p["fields"].get(&key) {
                 Some(got) => assert_eq!(got.as_str().unwrap(), want, "{key} in {p}"),

@@ -153,7 +153,8 @@ pub fn check_case(case: &Case) -> Result<Outcome, String> {
         } else {
             let mut msg = Vec::new();
             settings.formatter.write(&mut msg, r, &origin);
-            check_message(&settings, &got, r.time, r.time_ns, &origin, &msg).and_then(|()| {
+            let kept = KeptFields::from_vars(&vars);
+            check_message(&settings, &kept, &got, r.time, r.time_ns, &origin, &msg).and_then(|()| {
                 let mut batch = Batch::default();
                 let cut = batch.push(framing, &msg, max);
                 truncated = cut;
@@ -360,10 +361,56 @@ pub fn check_body(body: &[u8]) -> Result<usize, String> {
     Ok(got.len())
 }
 
+/// Which fields a body must carry, read from `SYSLOG_INCLUDE_FIELDS` and
+/// `SYSLOG_EXCLUDE_FIELDS` as the README describes them (comma lists of exact names or
+/// `prefix*` patterns, blanks ignored; include first, then exclude), without the production
+/// filter.
+#[derive(Debug, Default)]
+pub struct KeptFields {
+    include: Vec<String>,
+    exclude: Vec<String>,
+}
+
+impl KeptFields {
+    pub fn from_vars(vars: &HashMap<&str, &str>) -> KeptFields {
+        let list = |name: &str| -> Vec<String> {
+            vars.get(name)
+                .map(|v| {
+                    v.split(',')
+                        .map(|p| p.trim().to_string())
+                        .filter(|p| !p.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        KeptFields {
+            include: list("SYSLOG_INCLUDE_FIELDS"),
+            exclude: list("SYSLOG_EXCLUDE_FIELDS"),
+        }
+    }
+
+    fn listed(patterns: &[String], key: &str) -> bool {
+        patterns.iter().any(|p| {
+            if let Some(prefix) = p.strip_suffix('*') {
+                key.starts_with(prefix)
+            } else {
+                p == key
+            }
+        })
+    }
+
+    pub fn keeps(&self, key: &str) -> bool {
+        let included = self.include.is_empty() || Self::listed(&self.include, key);
+        included && !Self::listed(&self.exclude, key)
+    }
+}
+
 /// Checks one message (before framing) as a receiver would parse it: see the module docs.
-/// `fields` is the flattened record; `time`/`time_ns` its time.
+/// `fields` is the flattened record; `time`/`time_ns` its time; `kept` which fields the
+/// body carries.
 pub fn check_message(
     settings: &Settings,
+    kept: &KeptFields,
     fields: &[Field],
     time: u32,
     time_ns: u32,
@@ -377,7 +424,7 @@ pub fn check_message(
         SyslogFormat::Rfc3164 => rfc3164(text, time),
     }
     .map_err(|e| format!("{e}\nin message {text:?}"))?;
-    let kept: Vec<&Field> = fields.iter().filter(|(k, _)| f.filter.keeps(k)).collect();
+    let kept: Vec<&Field> = fields.iter().filter(|(k, _)| kept.keeps(k)).collect();
     match &f.body {
         MessageFormat::Kv(sep) => kv(body, sep, &kept),
         MessageFormat::Json => json(body, &kept),
@@ -712,7 +759,10 @@ fn rfc3164(s: &str, time: u32) -> Result<&str, String> {
 }
 
 fn display(v: &Value<'_>) -> String {
-    v.to_string()
+    match v {
+        Value::Text(t) => t.to_string(),
+        Value::Number(n) => format!("{n}"),
+    }
 }
 
 /// `kv`: exactly the separator, key, `=` and value of every kept field but `__time__`.
