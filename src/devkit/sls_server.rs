@@ -38,7 +38,6 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::sls::proto::LogGroup;
-use crate::sls::sign;
 use crate::time::parse_http_date;
 
 /// Sequence number of the first log group of every shard (a realistic cursor value).
@@ -266,6 +265,46 @@ fn sls_error(status: u16, code: &str, message: &str, request_id: &str) -> Respon
     resp
 }
 
+/// The v1 signature the service expects for a request as this server received it, built
+/// from research/sls-api.md §4.1 on its own (ring's HMAC, not the client's `sign` module,
+/// so that a mistake there cannot be repeated here): checked against the SDKs' published
+/// vectors in the tests below. `params` are the decoded query parameters.
+fn v1_signature(
+    secret: &str,
+    method: &str,
+    headers: &HeaderMap,
+    path: &str,
+    params: &[(String, String)],
+) -> String {
+    // `x-log-*` and `x-acs-*` headers by lower-case name; the Python SDK adds `x-log-date`
+    // after signing, so the service evidently leaves it out, and so does this server.
+    let mut canonical: Vec<(String, &str)> = headers
+        .iter()
+        .map(|(k, v)| (k.as_str().to_ascii_lowercase(), v.to_str().unwrap_or("")))
+        .filter(|(k, _)| (k.starts_with("x-log-") || k.starts_with("x-acs-")) && k != "x-log-date")
+        .collect();
+    canonical.sort();
+    let mut text = format!(
+        "{method}\n{}\n{}\n{}\n",
+        header(headers, "content-md5"),
+        header(headers, "content-type"),
+        header(headers, "date")
+    );
+    for (k, v) in canonical {
+        text += &format!("{k}:{v}\n");
+    }
+    text += path;
+    if !params.is_empty() {
+        let mut sorted: Vec<&(String, String)> = params.iter().collect();
+        sorted.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+        let query: Vec<String> = sorted.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        text += "?";
+        text += &query.join("&");
+    }
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, secret.as_bytes());
+    base64::engine::general_purpose::STANDARD.encode(ring::hmac::sign(&key, text.as_bytes()))
+}
+
 fn header<'a>(h: &'a HeaderMap, name: &str) -> &'a str {
     h.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
 }
@@ -354,30 +393,8 @@ fn authenticate(
             ));
         }
     }
-    // The Python SDK adds `x-log-date` after signing (research/sls-api.md §4.1): the service
-    // evidently leaves it out of the canonical headers, and so does this server.
-    let all_headers: Vec<(&str, &str)> = headers
-        .iter()
-        .filter(|(k, _)| k.as_str() != "x-log-date")
-        .filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?)))
-        .collect();
-    let params: Vec<(&str, &str)> = params
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    let expected = sign::signature(
-        &acct.access_key_secret,
-        &sign::string_to_sign(&sign::Request {
-            method: "GET",
-            content_md5: header(headers, "content-md5"),
-            content_type: header(headers, "content-type"),
-            date,
-            headers: &all_headers,
-            path,
-            params: &params,
-        }),
-    );
-    if !sign::equal_signatures(signature, &expected) {
+    let expected = v1_signature(&acct.access_key_secret, "GET", headers, path, params);
+    if signature.as_bytes() != expected.as_bytes() {
         return Err((
             401,
             "SignatureNotMatch",
@@ -862,5 +879,156 @@ mod tests {
         assert_eq!(cursor(0), "MTUyOTQ4MDIwOTY1NTk3ODAwMA==");
         assert_eq!(parse_cursor(&cursor(12345)), Some(12345));
         assert_eq!(parse_cursor("not base64!"), None);
+    }
+
+    /// `(secret, method, headers, path, decoded params, expected signature)` from
+    /// research/sls-api.md §4.1: the Go SDK's and the Rust sign crate's published vectors,
+    /// and the Python SDK's PullLogs/GetCursor vectors.
+    #[test]
+    fn the_signature_check_matches_the_sdk_vectors() {
+        const GO_DATE: &str = "Mon, 3 Jan 2010 08:33:47 GMT";
+        const RUST_DATE: &str = "Thu, 01 Jan 1970 00:00:00 GMT";
+        const PY_DATE: &str = "Mon, 09 Nov 2015 06:11:16 GMT";
+        const MD5: &str = "CE688F8D1AC3ED309BA9BE0A5ABAFCE5";
+        const CURSOR: &str = "MTU0NzQ3MDY4MjM3NjUxMzQ0Ng==";
+        let base = [
+            ("x-log-apiversion", "0.6.0"),
+            ("x-log-signaturemethod", "hmac-sha1"),
+        ];
+        let pull = [
+            ("x-log-apiversion", "0.6.0"),
+            ("x-log-bodyrawsize", "0"),
+            ("x-log-signaturemethod", "hmac-sha1"),
+        ];
+        type Vector<'a> = (
+            &'a str,
+            &'a str,
+            Vec<(&'a str, &'a str)>,
+            &'a str,
+            Vec<(&'a str, &'a str)>,
+            &'a str,
+        );
+        let with = |extra: &[(&'static str, &'static str)], h: &[(&'static str, &'static str)]| {
+            let mut all = h.to_vec();
+            all.extend_from_slice(extra);
+            all
+        };
+        let vectors: Vec<Vector<'_>> = vec![
+            (
+                "mockAccessKeySecret",
+                "GET",
+                with(&[("Date", GO_DATE)], &pull),
+                "/logstores",
+                vec![],
+                "Rwm6cTKzoti4HWoe+GKcb6Kv07E=",
+            ),
+            (
+                "test-access-key",
+                "POST",
+                with(
+                    &[
+                        ("Date", RUST_DATE),
+                        ("Content-MD5", MD5),
+                        ("Content-Type", "application/json"),
+                    ],
+                    &base,
+                ),
+                "/logstores/test-logstore",
+                vec![("type", "log"), ("offset", "0"), ("line", "100")],
+                "4pL2xZJERC3tPKtRiHh9+nMG3tI=",
+            ),
+            (
+                "test-access-key",
+                "POST",
+                with(
+                    &[
+                        ("Date", RUST_DATE),
+                        ("Content-MD5", MD5),
+                        ("Content-Type", "application/json"),
+                        ("x-acs-security-token", "test-security-token"),
+                    ],
+                    &base,
+                ),
+                "/logstores/test/shards/2",
+                vec![
+                    ("type", "log"),
+                    ("count", "1000"),
+                    ("cursor", "MTczNzY2OTAzNjAxNzIxODQ1NA=="),
+                ],
+                "K3rw5WXRe77aZ/meSyEa8NNUYFc=",
+            ),
+            (
+                "testAccessKeySecret",
+                "GET",
+                with(&[("Date", PY_DATE)], &pull),
+                "/logstores/my-logstore/shards/0",
+                vec![
+                    ("type", "log"),
+                    ("cursor", CURSOR),
+                    ("count", "1000"),
+                    ("end_cursor", "MTU0NzQ3MDY4MjM3NjUxMzQ1Ng=="),
+                ],
+                "OHolSDBS9INyYde3Auw6DTX7sKg=",
+            ),
+            (
+                "testAccessKeySecret",
+                "GET",
+                with(
+                    &[
+                        ("Date", PY_DATE),
+                        ("x-acs-security-token", "testSecurityToken"),
+                        // Added after signing by the Python SDK: not signed.
+                        ("x-log-date", PY_DATE),
+                    ],
+                    &pull,
+                ),
+                "/logstores/my-logstore/shards/0",
+                vec![("type", "log"), ("cursor", CURSOR), ("count", "100")],
+                "VJFL4f3ThygW7NYbFr0baPF5LdU=",
+            ),
+            (
+                "testAccessKeySecret",
+                "GET",
+                with(&[("Date", PY_DATE)], &pull),
+                "/logstores/my-logstore/shards/0",
+                vec![
+                    ("type", "log"),
+                    ("cursor", CURSOR),
+                    ("count", "1000"),
+                    ("pullMode", "scan_on_stream"),
+                    ("query", "* | where level = 'ERROR'"),
+                ],
+                "E+JKT9K10rtEQLGDaH5sDfwCGB4=",
+            ),
+            (
+                "testAccessKeySecret",
+                "GET",
+                with(
+                    &[("Date", PY_DATE), ("Content-Type", "application/json")],
+                    &pull,
+                ),
+                "/logstores/my-logstore/shards/0",
+                vec![("type", "cursor"), ("from", "1700000000")],
+                "5UlzK6Vu6XpTb9FUAf2+6KgRBqM=",
+            ),
+        ];
+        for (secret, method, headers, path, params, want) in vectors {
+            let mut map = HeaderMap::new();
+            for (k, v) in headers {
+                map.insert(
+                    axum::http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                    HeaderValue::from_static(v),
+                );
+            }
+            let params: Vec<(String, String)> = params
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            assert_eq!(
+                v1_signature(secret, method, &map, path, &params),
+                want,
+                "{method} {path}"
+            );
+        }
     }
 }
