@@ -225,11 +225,7 @@ async fn receiver_not_listening_fails_within_the_timeout() {
         msg.contains("cannot connect to syslog receiver 127.0.0.1:"),
         "{msg}"
     );
-    assert!(
-        started.elapsed() < Duration::from_secs(3),
-        "{:?}",
-        started.elapsed()
-    );
+    assert_gave_up_by_the_deadline(started, 3);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -250,11 +246,7 @@ async fn persistent_sls_errors_fail_before_the_function_timeout() {
         msg.contains("503 ServerBusy") && msg.contains("gave up"),
         "{msg}"
     );
-    assert!(
-        started.elapsed() < Duration::from_secs(3),
-        "{:?}",
-        started.elapsed()
-    );
+    assert_gave_up_by_the_deadline(started, 3);
     assert!(sls.requests() >= 2, "retried at least once");
 }
 
@@ -363,11 +355,7 @@ async fn a_stalled_sls_answer_fails_before_the_function_timeout() {
     .await;
     let msg = assert_failed(&a, "PullError");
     assert!(msg.contains("timed out"), "{msg}");
-    assert!(
-        started.elapsed() < Duration::from_secs(3),
-        "{:?}",
-        started.elapsed()
-    );
+    assert_gave_up_by_the_deadline(started, 3);
 }
 
 /// Logs whose header values each come from a field of their own, different in every log:

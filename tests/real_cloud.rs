@@ -390,24 +390,27 @@ async fn udp_at_the_default_rate_reaches_a_default_rsyslog_in_full() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn udp_that_cannot_be_paced_before_the_deadline_fails_early_and_clearly() {
     let Some(rx) = Rsyslog::start() else { return };
-    let groups = sample::groups(10, 50, 6);
+    let groups = sample::groups(10, 200, 6);
     let sls = start_sls(vec![("udp".into(), 0, groups)]).await;
-    // 500 messages at 50/s need 10 s; the function has 3.
-    let f = Function::start(&udp_env(rx.udp_port(), Some(50)));
+    // 2000 messages at 100/s need 20 s; the function has 10 (its deadline at 9.5 s). The
+    // first pull's one group of 200 takes 2 s; the next pull's 1600 cannot be paced in time
+    // and fail at once, not at the deadline: under 6 s leaves seconds of slack either way.
+    let f = Function::start(&udp_env(rx.udp_port(), Some(100)));
     let started = Instant::now();
     let raw = invoke_with(
         f.addr,
         event(&sls, "udp", 0, 0, 10).to_string(),
-        &with(demo_headers("3"), "x-fc-function-timeout", "3"),
+        &with(demo_headers("10"), "x-fc-function-timeout", "10"),
     )
     .await;
     let message = assert_failed(&raw.answer(), "SendError");
     assert!(
-        message.contains("SYSLOG_UDP_RATE") && message.contains("50 messages/s"),
+        message.contains("SYSLOG_UDP_RATE") && message.contains("100 messages/s"),
         "{message}"
     );
     assert!(
-        started.elapsed() < Duration::from_secs(3),
-        "failed before FC's timeout"
+        started.elapsed() < Duration::from_secs(6),
+        "failed only after {:?}, not as soon as pacing could not finish",
+        started.elapsed()
     );
 }

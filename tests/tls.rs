@@ -110,8 +110,11 @@ async fn expect_send_failure(settings: Settings, timeout: &str) -> String {
     let started = Instant::now();
     let msg = expect_send_failure_inner(settings, timeout).await;
     if msg.contains("refused") {
+        // Retried, a refusal would fail only at the deadline, 95 % of the timeout: half of
+        // it leaves seconds of slack either way.
+        let half = Duration::from_secs(timeout.parse::<u64>().unwrap()) / 2;
         assert!(
-            started.elapsed() < Duration::from_secs(2),
+            started.elapsed() < half,
             "a TLS refusal is not retried: {:?}",
             started.elapsed()
         );
@@ -220,11 +223,7 @@ async fn a_handshake_that_never_completes_fails_within_the_timeout() {
     let started = Instant::now();
     let msg = expect_send_failure(s, "3").await;
     assert!(msg.contains("TLS handshake timed out"), "{msg}");
-    assert!(
-        started.elapsed() < Duration::from_secs(3),
-        "{:?}",
-        started.elapsed()
-    );
+    assert_gave_up_by_the_deadline(started, 3);
 }
 
 /// A PKI in a fresh directory (`None`, loudly, when openssl is missing and skipping is

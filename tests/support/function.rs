@@ -140,6 +140,21 @@ pub fn assert_failed(a: &Answer, error_type: &str) -> String {
     a.body["errorMessage"].as_str().unwrap().to_string()
 }
 
+/// Asserts that an invocation with a function timeout of `timeout_secs`, started at
+/// `started`, answered with its own failure instead of running on. The margin the function
+/// keeps before the platform's timeout is `ship::deadline`'s, checked exactly by its unit
+/// test; a clock read here cannot tell 200 ms apart on a loaded 2-core machine, so this
+/// allows 2 s beyond the timeout and catches what matters end to end: a wait that ignores
+/// the deadline (a stalled peer, endless retries) runs far longer.
+pub fn assert_gave_up_by_the_deadline(started: std::time::Instant, timeout_secs: u64) {
+    let limit = std::time::Duration::from_secs(timeout_secs + 2);
+    assert!(
+        started.elapsed() < limit,
+        "the invocation ran {:?}, past its {timeout_secs} s timeout",
+        started.elapsed()
+    );
+}
+
 /// `YYYY-MM-DDThh:mm:ss.ffffffZ`, computed the slow way (counting years and months, by the
 /// frame checker's calendar), to check the function's calendar arithmetic independently.
 pub fn expected_timestamp(secs: u32, ns: u32) -> String {
