@@ -4,6 +4,7 @@
 //! largest single allocation made on the test's own thread (the tests run everything on a
 //! current-thread runtime, so the HTTP client's work is on that thread too).
 
+#[path = "it/support/mod.rs"]
 mod support;
 
 use bytes::Bytes;

@@ -1,5 +1,5 @@
 //! The oracle shared by the fuzz targets (`fuzz/`) and the property tests
-//! (`tests/properties.rs`): a log made of arbitrary bytes goes the shipping path and every
+//! (`tests/it/properties.rs`): a log made of arbitrary bytes goes the shipping path and every
 //! step is checked against rules written independently of the code under test.
 //!
 //! [`check_case`]: the log is encoded as a protobuf `LogGroupList`, flattened by

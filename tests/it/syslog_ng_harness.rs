@@ -13,7 +13,7 @@
 //! * The `syslog()` TCP port accepts octet counting only: an LF-framed frame is lost, the
 //!   connection is closed and the internal log says `Invalid frame header`.
 
-mod support;
+use crate::support;
 
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};

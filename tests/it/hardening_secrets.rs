@@ -4,7 +4,7 @@
 //! configured, invalid events and parameters), and nothing it prints on stdout or stderr, nor
 //! any HTTP answer, holds the access key secret, the security token or the TLS private key.
 
-mod support;
+use crate::support;
 
 use std::io::Read;
 use std::net::SocketAddr;
@@ -183,7 +183,7 @@ async fn no_failure_prints_or_answers_a_secret() {
     );
     let cases: Vec<Case> = vec![
         // First, while no receiver connection is kept: a kept connection would be reused
-        // whatever the trigger's TLS settings (see tests/hardening_tls_pool.rs).
+        // whatever the trigger's TLS settings (see tests/it/hardening_tls_pool.rs).
         (
             "untrusted receiver certificate",
             vec![],

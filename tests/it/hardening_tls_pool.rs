@@ -7,7 +7,7 @@
 //! succeeds although its own CA does not trust the receiver. Ignored until the pool key
 //! includes the TLS settings (see the hardening report).
 
-mod support;
+use crate::support;
 
 use std::collections::HashMap;
 

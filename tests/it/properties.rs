@@ -296,7 +296,7 @@ proptest! {
     ) {
         prop_assert!(check_event(&junk).is_ok(), "{:?}", check_event(&junk));
         let mut event: serde_json::Value =
-            serde_json::from_slice(include_bytes!("../events/sample.json")).unwrap();
+            serde_json::from_slice(include_bytes!("../../events/sample.json")).unwrap();
         event["source"][field] = replacement;
         let body = event.to_string();
         prop_assert!(check_event(body.as_bytes()).is_ok(), "{:?}", check_event(body.as_bytes()));

@@ -4,7 +4,7 @@
 //! the shard and log group it was pulled from. A frame interleaved with another connection's,
 //! or torn, would not parse into an expected message.
 
-mod support;
+use crate::support;
 
 use std::collections::HashMap;
 use std::time::Duration;

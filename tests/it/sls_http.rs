@@ -3,7 +3,7 @@
 //! passed over (closed after its answer, or announced by `Connection: close`), a server whose
 //! certificate the CA did not sign refused.
 
-mod support;
+use crate::support;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -184,12 +184,36 @@ async fn an_answer_saying_connection_close_is_not_reused() {
     }
 }
 
-#[tokio::test]
-async fn no_system_ca_certificates_is_a_setup_error_not_a_network_one() {
-    // rustls-native-certs reads only these when they are set (no other test here reads the
-    // system's certificates).
-    std::env::set_var("SSL_CERT_FILE", "/nonexistent/sls-syslog-ca.pem");
-    std::env::set_var("SSL_CERT_DIR", "/nonexistent/sls-syslog-certs");
+/// Runs in a child process of this test binary: rustls-native-certs reads only
+/// `SSL_CERT_FILE`/`SSL_CERT_DIR` when they are set, and setting them here would change what
+/// every other test in this process trusts.
+#[test]
+fn no_system_ca_certificates_is_a_setup_error_not_a_network_one() {
+    const CHILD: &str = "SLS_SYSLOG_TEST_NO_SYSTEM_CA";
+    if std::env::var_os(CHILD).is_some() {
+        return no_system_ca_certificates_child();
+    }
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "sls_http::no_system_ca_certificates_is_a_setup_error_not_a_network_one",
+            "--nocapture",
+        ])
+        .env(CHILD, "1")
+        .env("SSL_CERT_FILE", "/nonexistent/sls-syslog-ca.pem")
+        .env("SSL_CERT_DIR", "/nonexistent/sls-syslog-certs")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("1 passed"),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn no_system_ca_certificates_child() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let origin = Origin {
         https: true,

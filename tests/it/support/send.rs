@@ -1,4 +1,4 @@
-//! Std-only senders for the receiver harness self-tests (`tests/*_harness.rs`): they talk to
+//! Std-only senders for the receiver harness self-tests (`tests/it/*_harness.rs`): they talk to
 //! the receivers without any project code.
 #![allow(dead_code)]
 

@@ -1,7 +1,7 @@
 //! The real binary as FC runs it: configuration from the environment, the FC log lines on
 //! stdout, no secret anywhere in what it prints, clean exit on SIGTERM.
 
-mod support;
+use crate::support;
 
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, Stdio};

@@ -4,7 +4,7 @@
 //! 4096 logs and of about 5 MB (memory bounded by bytes), and UDP paced so that a default
 //! rsyslog receives every datagram.
 
-mod support;
+use crate::support;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;

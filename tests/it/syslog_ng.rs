@@ -1,7 +1,7 @@
 //! The strict receiver: syslog-ng's `syslog()` source takes octet counting only and refuses
 //! malformed RFC 5424, so every message arriving parsed here is well-formed on the wire.
 
-mod support;
+use crate::support;
 
 use std::collections::HashMap;
 use std::time::Duration;

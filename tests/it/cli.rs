@@ -4,7 +4,7 @@
 //! `scripts/check-deploy` on s.yaml and copies of it, `scripts/build-fc --print-binary` under
 //! `CARGO_TARGET_DIR` and `build.target-dir`.
 
-mod support;
+use crate::support;
 
 use std::io::Write;
 use std::process::{Command, Output, Stdio};

@@ -5,11 +5,11 @@
 //! Cases already covered elsewhere are not repeated here: 500 twice, persistent 503, 403
 //! `ReadQuotaExceed`/`ShardReadQuotaExceed` once each, 401 `SignatureNotMatch`,
 //! `InvalidCursor`, `ShardNotExist`, `LogStoreNotExist`, a stalled answer, a proxy's 502 page
-//! and an empty answer (tests/invoke.rs); malformed events (tests/invoke.rs).
+//! and an empty answer (tests/it/invoke.rs); malformed events (tests/it/invoke.rs).
 //!
 //! The receiver is the in-process [`Collector`]: what arrived is compared byte for byte.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! The delivery rule under receiver faults: a receiver restarted in the middle of a large
 //! range, connections kept across invocations, concurrent invocations.
 
-mod support;
+use crate::support;
 
 use std::collections::HashMap;
 use std::time::Duration;

@@ -2,7 +2,7 @@
 //! protobuf bodies) → the function → a real rsyslog, comparing every field received with what
 //! was pulled.
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 

@@ -2,7 +2,7 @@
 //! CEF with pycef (PyPI) and LEEF with a parser written from IBM's description
 //! (tests/conformance/parse.py), so no value is checked with the code that wrote it.
 
-mod support;
+use crate::support;
 
 use std::collections::HashMap;
 use std::io::Write;

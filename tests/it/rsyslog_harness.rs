@@ -1,6 +1,6 @@
 //! Proves the rsyslog receiver harness works, using only std sockets (no project code).
 
-mod support;
+use crate::support;
 
 use std::io::Write;
 use std::thread::sleep;

@@ -26,7 +26,7 @@
 //! Instances are fully independent, so tests may run in parallel.
 //!
 //! What syslog-ng 3.38 (Debian 12) does with the fields, verified empirically by
-//! `tests/syslog_ng_harness.rs`:
+//! `tests/it/syslog_ng_harness.rs`:
 //!
 //! * `pri`, `facility`, `severity` and `port` are JSON **numbers** (`int()` casts); everything
 //!   else is a string.

@@ -1,7 +1,7 @@
 //! RFC 5425 over real TLS: rsyslog's gtls (GnuTLS) and ossl (OpenSSL) drivers, verification
 //! failures, mutual TLS and a handshake that never completes.
 
-mod support;
+use crate::support;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
