@@ -74,10 +74,23 @@ async fn ship_and_check(framing: Framing, pull_count: u32) {
     s.pull_count = pull_count;
     let f = start_function(s).await;
 
-    let a = invoke(f, &event(&sls, "app-logs", 3, 0, groups.len() as u64)).await;
+    let ev = event(&sls, "app-logs", 3, 0, groups.len() as u64);
+    let a = invoke(f, &ev).await;
     assert_eq!(a.status, 200, "{a:?}");
     assert_eq!(a.fc_status, None);
     let b = &a.body;
+    // The range, as the event gave it.
+    assert_eq!(b["project"], ev["source"]["projectName"]);
+    assert_eq!(b["logstore"], "app-logs");
+    assert_eq!(b["begin_cursor"], ev["source"]["beginCursor"]);
+    assert_eq!(b["end_cursor"], ev["source"]["endCursor"]);
+    assert_eq!(b["ended_before_end_cursor"], false);
+    // Every byte sent once and confirmed; nothing cut or resent.
+    assert_eq!(b["bytes_confirmed"], b["bytes_sent"]);
+    assert_eq!(
+        (&b["truncated"], &b["send_retries"], &b["frames_resent"]),
+        (&0.into(), &0.into(), &0.into())
+    );
     assert_eq!(b["logs"], n_logs as u64);
     assert_eq!(b["frames_sent"], n_logs as u64);
     assert_eq!(b["log_groups"], groups.len() as u64);
