@@ -560,6 +560,35 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_batch_is_confirmed_when_its_last_byte_is_acknowledged() {
+        let settings =
+            Settings::from_lookup(|k| (k == "SYSLOG_HOST").then(|| "127.0.0.1".to_string()))
+                .unwrap();
+        let pool = Pool::default();
+        let mut d = Delivery {
+            settings: &settings,
+            pool: &pool,
+            sender: None,
+            unconfirmed: VecDeque::new(),
+            spare: Vec::new(),
+        };
+        // Two batches of 10 bytes: the first ends at byte 10 of the connection, the next at 20.
+        for end in [10, 20] {
+            let mut b = Batch::default();
+            b.push(Some(crate::syslog::Framing::Lf), b"012345678", 100);
+            d.unconfirmed.push_back((end, b));
+        }
+        let mut summary = Summary::default();
+        d.confirmed_up_to(9, &mut summary);
+        assert_eq!((d.unconfirmed.len(), summary.bytes_confirmed), (2, 0));
+        d.confirmed_up_to(10, &mut summary);
+        assert_eq!((d.unconfirmed.len(), summary.bytes_confirmed), (1, 10));
+        assert_eq!(d.spare.len(), 1);
+        d.confirmed_up_to(u64::MAX, &mut summary);
+        assert_eq!((d.unconfirmed.len(), summary.bytes_confirmed), (0, 20));
+    }
+
+    #[test]
     fn the_pull_count_follows_the_bytes_per_group() {
         // Small groups: the count grows eightfold a pull, up to SLS_PULL_COUNT.
         assert_eq!(next_pull_count(1, 1, 2_000, 1000), 8);
