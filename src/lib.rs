@@ -20,7 +20,6 @@ pub mod cli;
 pub mod config;
 pub mod devkit;
 pub mod fc;
-pub mod heap;
 pub mod record;
 pub mod secret;
 pub mod ship;

@@ -31,10 +31,6 @@ usage:
   sls-syslog help | --version
 ";
 
-/// The system allocator, keeping a few freed medium blocks (the HTTP client's read buffers).
-#[global_allocator]
-static HEAP: sls_syslog::heap::Recycling = sls_syslog::heap::Recycling::new();
-
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let command = args.first().map(String::as_str).unwrap_or("serve");

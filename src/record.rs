@@ -53,38 +53,10 @@ impl<'a> Record<'a> {
 /// Text of a key or value: borrowed when it is UTF-8, else converted lossily.
 #[inline]
 fn text(bytes: &[u8]) -> Cow<'_, str> {
-    text_known(bytes, bytes.is_ascii())
-}
-
-/// [`text`] of bytes known to be `ascii` or not. (Checking ASCII is several times cheaper
-/// than full UTF-8 validation on the short strings logs are made of.)
-#[inline(always)]
-fn text_known(bytes: &[u8], ascii: bool) -> Cow<'_, str> {
-    if ascii {
-        // SAFETY: ASCII is UTF-8.
-        return Cow::Borrowed(unsafe { std::str::from_utf8_unchecked(bytes) });
-    }
     match std::str::from_utf8(bytes) {
         Ok(s) => Cow::Borrowed(s),
         Err(_) => String::from_utf8_lossy(bytes),
     }
-}
-
-/// The text of a content's key and value: when the whole encoded content `msg` is ASCII (its
-/// framing bytes included), one check covers both.
-#[inline(always)]
-fn texts<'b>(msg: &'b [u8], key: &'b [u8], value: &'b [u8]) -> (Cow<'b, str>, Cow<'b, str>) {
-    if msg.is_ascii() {
-        // SAFETY: `key` and `value` lie inside `msg` (the wire reader returns subslices of
-        // it), so they are ASCII too, and ASCII is UTF-8.
-        unsafe {
-            return (
-                Cow::Borrowed(std::str::from_utf8_unchecked(key)),
-                Cow::Borrowed(std::str::from_utf8_unchecked(value)),
-            );
-        }
-    }
-    (text(key), text(value))
 }
 
 /// A decompressed PullLogs body, its log groups counted. The `__tag__:<key>` names of all its
@@ -288,7 +260,7 @@ impl<'a> Body<'a> {
                 let mut at = 0;
                 let mut repeating = true;
                 let mut fresh_next = false;
-                let (read_time, time_ns) = log.read_fields(|_, k, v| {
+                let (read_time, time_ns) = log.read_fields(|k, v| {
                     if !streaming {
                         return;
                     }
@@ -309,7 +281,7 @@ impl<'a> Body<'a> {
                             }
                         }
                         let (maybe_seen, key_scan) = seen.mark(k);
-                        let Cow::Borrowed(k) = text_known(k, key_scan.ascii) else {
+                        let Cow::Borrowed(k) = text(k) else {
                             streaming = false;
                             return;
                         };
@@ -325,7 +297,7 @@ impl<'a> Body<'a> {
                         (k, key_scan.low)
                     };
                     let value_scan = scan(v);
-                    let v = text_known(v, value_scan.ascii);
+                    let v = text(v);
                     sink.field(at, repeat, k, &v, key_low || value_scan.low);
                     at += 1;
                 })?;
@@ -416,8 +388,8 @@ impl<'b> Flattening<'_, 'b> {
             for (k, v) in self.tags {
                 fields.push(&mut record.fields, k, Value::Text(v.clone()));
             }
-            log.read_fields(|msg, k, v| {
-                let (k, v) = texts(msg, k, v);
+            log.read_fields(|k, v| {
+                let (k, v) = (text(k), text(v));
                 fields.set(&mut record.fields, k, Value::Text(v));
             })
         };

@@ -1,7 +1,7 @@
 //! One pass over the bytes of a key or value: whether they are ASCII, and whether they may
 //! hold a line break. Keys and values are short (most under 40 bytes) and come unaligned
-//! from the middle of a decompressed body, so the pass reads eight bytes at a time from any
-//! address and leaves no byte loop for the ends (the standard library's `is_ascii` goes
+//! from the middle of a decompressed body, so the pass reads eight bytes at a time (safe
+//! slices of eight, which compile to unaligned loads) and leaves no byte loop for the ends (the standard library's `is_ascii` goes
 //! byte by byte under 64 bytes), and the message it is written into needs no second pass
 //! for CR and LF before LF framing.
 
@@ -36,26 +36,23 @@ pub fn scan(bytes: &[u8]) -> Scan {
         low |= low_bits(w);
     };
     let n = bytes.len();
-    let p = bytes.as_ptr();
-    // SAFETY: every read lies inside `bytes`: words at `i + 8 <= n` and at `n - 8` (when
-    // `n >= 8`), halves at 0 and `n - 4` (when `4 <= n < 8`).
-    unsafe {
-        if n >= 8 {
-            let mut i = 0;
-            while i + 8 < n {
-                word(p.add(i).cast::<u64>().read_unaligned());
-                i += 8;
-            }
-            word(p.add(n - 8).cast::<u64>().read_unaligned());
-        } else if n >= 4 {
-            let a = u64::from(p.cast::<u32>().read_unaligned());
-            let b = u64::from(p.add(n - 4).cast::<u32>().read_unaligned());
-            word(a | b << 32);
-        } else if n > 0 {
-            // Three bytes (some repeated), the rest spaces (neither high nor low).
-            let b = |i: usize| u64::from(*p.add(i));
-            word(b(0) | b(n / 2) << 8 | b(n - 1) << 16 | 0x2020_2020_2000_0000);
+    if n >= 8 {
+        let mut words = bytes.chunks_exact(8);
+        for w in &mut words {
+            word(u64::from_le_bytes(w.try_into().unwrap_or([0; 8])));
         }
+        if !words.remainder().is_empty() {
+            word(u64::from_le_bytes(bytes[n - 8..].try_into().unwrap_or([0; 8])));
+        }
+    } else if n >= 4 {
+        let half = |i: usize| {
+            u64::from(u32::from_le_bytes(bytes[i..i + 4].try_into().unwrap_or([0; 4])))
+        };
+        word(half(0) | half(n - 4) << 32);
+    } else if n > 0 {
+        // Three bytes (some repeated), the rest spaces (neither high nor low).
+        let b = |i: usize| u64::from(bytes[i]);
+        word(b(0) | b(n / 2) << 8 | b(n - 1) << 16 | 0x2020_2020_2000_0000);
     }
     Scan {
         ascii: or & HIGH == 0,

@@ -14,7 +14,6 @@ use std::borrow::Cow;
 
 use super::frame::write_decimal;
 use super::header::{put_digits, put_time};
-use super::put::{put, put_all};
 use crate::record::{Record, Value};
 use crate::time::Utc;
 
@@ -75,7 +74,7 @@ impl FieldFilter {
 #[inline]
 pub fn write_value(out: &mut Vec<u8>, value: &Value<'_>) {
     match value {
-        Value::Text(t) => put(out, t.as_bytes()),
+        Value::Text(t) => out.extend_from_slice(t.as_bytes()),
         Value::Number(n) => write_decimal(out, u64::from(*n)),
     }
 }
@@ -94,16 +93,16 @@ pub fn write_kv(out: &mut Vec<u8>, record: &Record<'_>, separator: &str, filter:
 /// `||key=` of a kv body (with `separator` in place of `||`): the value comes next.
 #[inline(always)]
 pub fn kv_key(out: &mut Vec<u8>, separator: &str, key: &str) {
-    put_all(out, [separator.as_bytes(), key.as_bytes(), b"="]);
+    out.extend_from_slice(separator.as_bytes());
+    out.extend_from_slice(key.as_bytes());
+    out.push(b'=');
 }
 
 /// `||key=value` of a kv body (with `separator` in place of `||`).
 #[inline(always)]
 pub fn kv_pair(out: &mut Vec<u8>, separator: &str, key: &str, value: &str) {
-    put_all(
-        out,
-        [separator.as_bytes(), key.as_bytes(), b"=", value.as_bytes()],
-    );
+    kv_key(out, separator, key);
+    out.extend_from_slice(value.as_bytes());
 }
 
 /// `{"key": value, …}` for every kept field, in order.
@@ -155,11 +154,11 @@ fn write_replacing(
 ) {
     let mut rest = s;
     while let Some(i) = rest.iter().position(|&b| special[usize::from(b)]) {
-        put(out, &rest[..i]);
-        put(out, replace(rest[i]));
+        out.extend_from_slice(&rest[..i]);
+        out.extend_from_slice(replace(rest[i]));
         rest = &rest[i + 1..];
     }
-    put(out, rest);
+    out.extend_from_slice(rest);
 }
 
 /// `\u00XX` for each control character.
@@ -277,7 +276,7 @@ pub fn cef_key(field: &str) -> String {
 fn write_cef_key(out: &mut Vec<u8>, field: &str) -> bool {
     // Dictionary keys are letters and digits only.
     if field.bytes().all(|b| b.is_ascii_alphanumeric()) && CEF_KEYS.binary_search(&field).is_ok() {
-        put(out, field.as_bytes());
+        out.extend_from_slice(field.as_bytes());
         return false;
     }
     let start = out.len();
@@ -286,7 +285,7 @@ fn write_cef_key(out: &mut Vec<u8>, field: &str) -> bool {
     for part in field.split(|c: char| !c.is_ascii_alphanumeric()) {
         if let Some((first, rest)) = part.as_bytes().split_first() {
             out.push(first.to_ascii_uppercase());
-            put(out, rest);
+            out.extend_from_slice(rest);
         }
     }
     if out.len() == start + 3 {
@@ -427,7 +426,7 @@ impl KeyMemo {
     fn write(&mut self, out: &mut Vec<u8>, pos: usize, field: &str) -> bool {
         if let Some((name, key, custom)) = self.slots.get(pos) {
             if name == field {
-                put(out, key);
+                out.extend_from_slice(key);
                 return *custom;
             }
         }
@@ -564,7 +563,7 @@ pub fn leef_dev_time(out: &mut Vec<u8>, d: u8, time: u32, time_ns: u32) {
     put_digits(&mut b[15..19], t.year as u32);
     put_time(&mut b[20..28], time % 86_400);
     put_digits(&mut b[29..32], millis);
-    put(out, &b);
+    out.extend_from_slice(&b);
     out.push(d);
     out.extend_from_slice(b"devTimeFormat=");
     out.extend_from_slice(LEEF_DEV_TIME_FORMAT.as_bytes());

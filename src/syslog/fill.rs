@@ -15,7 +15,6 @@ use super::body::{json_string, kv_key, kv_pair, leef_dev_time, leef_head, leef_s
 use super::format::{Formatter, Origin, Streamed};
 use super::frame::{has_break, write_decimal, Batch, Framing};
 use super::header::Timestamps;
-use super::put::{put, put_all};
 use crate::record::{Body, Record, Sink};
 use crate::sls::{self, wire::WireError};
 
@@ -239,7 +238,9 @@ impl<'b> Sink<'b> for Writer<'_> {
                 out.clear();
                 for (prefix, key, value) in fields {
                     if let (Streamed::Kv(sep), true) = (streamed, f.filter.keeps_all()) {
-                        put_all(out, [sep, prefix, key, "=", value].map(str::as_bytes));
+                        for part in [sep, prefix, key, "=", value] {
+                            out.extend_from_slice(part.as_bytes());
+                        }
                         continue;
                     }
                     name.clear();
@@ -296,7 +297,7 @@ impl<'b> Sink<'b> for Writer<'_> {
         let timestamps = &mut self.timestamps;
         self.formatter
             .write_head(out, timestamps, self.pri, time, time_ns);
-        put(out, &self.rest);
+        out.extend_from_slice(&self.rest);
         let with_ns = time_ns != 0 && self.keeps_ns;
         match self.streamed {
             Some(Streamed::Json) => {
@@ -306,7 +307,7 @@ impl<'b> Sink<'b> for Writer<'_> {
                 let mut comma = false;
                 let mut member = |out: &mut Vec<u8>, piece: &[u8]| {
                     if let Some(rest) = piece.get(usize::from(!comma)..) {
-                        put(out, rest);
+                        out.extend_from_slice(rest);
                         comma = true;
                     }
                 };
@@ -323,19 +324,19 @@ impl<'b> Sink<'b> for Writer<'_> {
                 self.comma = comma;
             }
             Some(Streamed::Kv(sep)) => {
-                put(out, &self.before_ns);
+                out.extend_from_slice(&self.before_ns);
                 if with_ns {
                     kv_key(out, sep, "__time_ns_part__");
                     write_decimal(out, u64::from(time_ns));
                 }
-                put(out, &self.after_ns);
+                out.extend_from_slice(&self.after_ns);
             }
             Some(Streamed::Leef(leef)) => {
                 // No nanosecond part: it is in devTime.
-                put(out, &self.leef_start);
+                out.extend_from_slice(&self.leef_start);
                 leef_dev_time(out, leef.delimiter as u8, time, time_ns);
-                put(out, &self.before_ns);
-                put(out, &self.after_ns);
+                out.extend_from_slice(&self.before_ns);
+                out.extend_from_slice(&self.after_ns);
             }
             None => {}
         }
@@ -353,17 +354,20 @@ impl<'b> Sink<'b> for Writer<'_> {
         self.breaks |= low;
         let out = &mut self.batch.buf;
         match &self.streamed {
-            Some(Streamed::Kv(_)) => put_all(out, [piece, value.as_bytes()]),
+            Some(Streamed::Kv(_)) => {
+                out.extend_from_slice(piece);
+                out.extend_from_slice(value.as_bytes());
+            }
             Some(Streamed::Json) => {
                 if self.comma {
                     out.push(b',');
                 }
                 self.comma = true;
-                put(out, piece);
+                out.extend_from_slice(piece);
                 json_string(out, value);
             }
             Some(Streamed::Leef(_)) => {
-                put(out, piece);
+                out.extend_from_slice(piece);
                 if let Some(tables) = &self.leef {
                     tables.value(out, value);
                 }

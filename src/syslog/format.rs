@@ -5,7 +5,6 @@ use std::io::Write;
 
 use super::body::{self, Cef, FieldFilter, Leef};
 use super::header::{write_header_field, Timestamps, APP_NAME_MAX, HOSTNAME_MAX, MSGID_MAX};
-use super::put::put;
 use super::{parse_facility, parse_severity};
 use crate::record::{Record, Value};
 
@@ -178,7 +177,7 @@ impl Formatter {
         timestamps.write_pri(out, pri);
         match self.format {
             SyslogFormat::Rfc5424 => {
-                put(out, b"1 ");
+                out.extend_from_slice(b"1 ");
                 timestamps.write(out, time, time_ns);
             }
             SyslogFormat::Rfc3164 => timestamps.write_legacy(out, time),
@@ -273,7 +272,7 @@ fn pri(facility: u8, severity: u8) -> u16 {
 /// §6.3.3 (`\`, `"` and `]` get a backslash).
 fn write_sd(out: &mut Vec<u8>, id: &str, origin: &Origin<'_>) {
     out.push(b'[');
-    put(out, id.as_bytes());
+    out.extend_from_slice(id.as_bytes());
     let shard = origin.shard.to_string();
     for (name, value) in [
         ("project", origin.project),

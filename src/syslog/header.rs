@@ -6,8 +6,6 @@
 //! (HOSTNAME 255, APP-NAME 48, PROCID 128, MSGID 32). TIMESTAMP is UTC with microseconds:
 //! `2023-11-14T22:13:20.123456Z`.
 
-use super::frame::{decimal, DIGIT_PAIRS};
-use super::put::put;
 use crate::time::Utc;
 
 /// RFC 5424 field length limits.
@@ -41,15 +39,15 @@ impl Timestamps {
     pub fn write_pri(&mut self, out: &mut Vec<u8>, pri: u16) {
         if self.pri != Some(pri) {
             // At most five digits: `<` + digits + `>` fits the eight bytes.
-            let (digits, first) = decimal(u64::from(pri));
-            let digits = &digits[first..];
+            let mut buf = itoa::Buffer::new();
+            let digits = buf.format(pri).as_bytes();
             self.pri_text[0] = b'<';
             self.pri_text[1..=digits.len()].copy_from_slice(digits);
             self.pri_text[digits.len() + 1] = b'>';
             self.pri_len = digits.len() + 2;
             self.pri = Some(pri);
         }
-        put(out, &self.pri_text[..self.pri_len]);
+        out.extend_from_slice(&self.pri_text[..self.pri_len]);
     }
 
     /// The dates of `day`, worked out when it is not the last one's.
@@ -81,7 +79,7 @@ impl Timestamps {
         buf[..10].copy_from_slice(&self.date);
         put_time(&mut buf[11..19], second);
         put_digits(&mut buf[20..26], micros);
-        put(out, &buf);
+        out.extend_from_slice(&buf);
     }
 
     /// The RFC 3164 timestamp.
@@ -91,7 +89,7 @@ impl Timestamps {
         let mut buf = *b"Mmm dd 00:00:00";
         buf[..6].copy_from_slice(&self.legacy_date);
         put_time(&mut buf[7..15], second);
-        put(out, &buf);
+        out.extend_from_slice(&buf);
     }
 }
 
@@ -106,14 +104,9 @@ pub(crate) fn put_time(slot: &mut [u8], second: u32) {
 
 /// Writes the last `slot.len()` decimal digits of `n` into `slot`, zero-padded.
 pub(crate) fn put_digits(slot: &mut [u8], mut n: u32) {
-    let mut i = slot.len();
-    while i >= 2 {
-        slot[i - 2..i].copy_from_slice(&DIGIT_PAIRS[(n % 100) as usize]);
-        n /= 100;
-        i -= 2;
-    }
-    if i == 1 {
-        slot[0] = b'0' + (n % 10) as u8;
+    for digit in slot.iter_mut().rev() {
+        *digit = b'0' + (n % 10) as u8;
+        n /= 10;
     }
 }
 
@@ -123,7 +116,7 @@ pub fn write_header_field(out: &mut Vec<u8>, value: &str, max: usize) {
     if value.is_empty() {
         out.push(b'-');
     } else if value.len() <= max && value.bytes().all(|b| (b'!'..=b'~').contains(&b)) {
-        put(out, value.as_bytes());
+        out.extend_from_slice(value.as_bytes());
     } else {
         out.extend(
             value
