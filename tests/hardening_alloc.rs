@@ -8,7 +8,7 @@
 mod support;
 
 use bytes::Bytes;
-use sls_syslog::devkit::alloc::{largest_allocation, largest_allocation_async, Tracking};
+use sls_syslog_devkit::alloc::{largest_allocation, largest_allocation_async, Tracking};
 use sls_syslog::devkit::sls_server::{cursor, Account, Fault};
 use sls_syslog::secret::Secret;
 use sls_syslog::sls::codec::{self, CodecError};

@@ -15,7 +15,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sls_syslog::devkit::alloc::{largest_allocation, Tracking};
+use sls_syslog_devkit::alloc::{largest_allocation, Tracking};
 use sls_syslog::devkit::check_frame::check_response;
 use sls_syslog::sls::codec;
 

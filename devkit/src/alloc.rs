@@ -4,7 +4,7 @@
 //!
 //! ```ignore
 //! #[global_allocator]
-//! static GLOBAL: sls_syslog::devkit::alloc::Tracking = sls_syslog::devkit::alloc::Tracking;
+//! static GLOBAL: sls_syslog_devkit::alloc::Tracking = sls_syslog_devkit::alloc::Tracking;
 //! ```
 //!
 //! Without it installed, [`largest_allocation`] reports 0.
