@@ -1,6 +1,8 @@
 //! `sls-syslog`: with no arguments, serve the Function Compute custom runtime. Other
 //! commands run the local stand-ins (see `sls-syslog help`).
 
+#![forbid(unsafe_code)]
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::process::ExitCode;

@@ -14,7 +14,8 @@ use std::cell::OnceCell;
 use std::fmt;
 
 use crate::sls::wire::{self, GroupHeader, WireError};
-use crate::text::{scan, scan_word, Scan};
+use crate::sys::ascii_text as text;
+use crate::text::{has_control, word_has_control};
 
 /// A field value: text from the log, or one of the two numbers the SDK adds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,15 +48,6 @@ impl<'a> Record<'a> {
     /// The value of `key`, if the record has it.
     pub fn get(&self, key: &str) -> Option<&Value<'a>> {
         self.fields.iter().find(|(k, _)| k == key).map(|(_, v)| v)
-    }
-}
-
-/// Text of a key or value: borrowed when it is UTF-8, else converted lossily.
-#[inline]
-fn text(bytes: &[u8]) -> Cow<'_, str> {
-    match std::str::from_utf8(bytes) {
-        Ok(s) => Cow::Borrowed(s),
-        Err(_) => String::from_utf8_lossy(bytes),
     }
 }
 
@@ -280,7 +272,7 @@ impl<'a> Body<'a> {
                                 keys.push(key);
                             }
                         }
-                        let (maybe_seen, key_scan) = seen.mark(k);
+                        let (maybe_seen, key_control) = seen.mark(k);
                         let Cow::Borrowed(k) = text(k) else {
                             streaming = false;
                             return;
@@ -293,12 +285,12 @@ impl<'a> Body<'a> {
                         // the logs that have one: the next log checks all its keys.
                         fresh_next |= k == NS_KEY;
                         keys.push(k);
-                        last.push((k, key_scan.low));
-                        (k, key_scan.low)
+                        last.push((k, key_control));
+                        (k, key_control)
                     };
-                    let value_scan = scan(v);
+                    let value_control = has_control(v);
                     let v = text(v);
-                    sink.field(at, repeat, k, &v, key_low || value_scan.low);
+                    sink.field(at, repeat, k, &v, key_low || value_control);
                     at += 1;
                 })?;
                 if streaming && read_time == time && time_ns.unwrap_or(0) == guess {
@@ -468,29 +460,23 @@ impl Fields {
     }
 
     /// Adds the key `key` (bytes not yet known to be UTF-8) to the summary; returns whether
-    /// it may have been there already, and its [`Scan`], read from the same loads for a key
-    /// of up to 16 bytes.
+    /// it may have been there already, and whether it holds a control byte
+    /// ([`has_control`]), read from the same loads for a key of up to 16 bytes.
     #[inline(always)]
-    fn mark(&mut self, key: &[u8]) -> (bool, Scan) {
+    fn mark(&mut self, key: &[u8]) -> (bool, bool) {
         let n = key.len();
         let (head, tail) = Fields::sample(key);
         let (word, bit) = Fields::hash(n, head, tail);
         let maybe = self.seen[word] & bit != 0;
         self.seen[word] |= bit;
-        let scanned = match n {
+        let control = match n {
             // The zeros after a short key's bytes made spaces.
-            0..4 => scan_word(head | 0x2020_2020_2020_2020 << (8 * n)),
-            4..8 => scan_word(head | tail << 32),
-            8..=16 => {
-                let (a, b) = (scan_word(head), scan_word(tail));
-                Scan {
-                    ascii: a.ascii && b.ascii,
-                    low: a.low || b.low,
-                }
-            }
-            _ => scan(key),
+            0..4 => word_has_control(head | 0x2020_2020_2020_2020 << (8 * n)),
+            4..8 => word_has_control(head | tail << 32),
+            8..=16 => word_has_control(head) || word_has_control(tail),
+            _ => has_control(key),
         };
-        (maybe, scanned)
+        (maybe, control)
     }
 
     fn start<'b>(&mut self, fields: &mut Vec<(Cow<'b, str>, Value<'b>)>) {
@@ -550,15 +536,12 @@ mod tests {
     use prost::Message;
 
     #[test]
-    fn scans_find_non_ascii_and_low_bytes_at_every_length_and_place() {
-        let expect = |b: &[u8]| Scan {
-            ascii: b.is_ascii(),
-            low: b.iter().any(|&c| c < 0x0E),
-        };
-        // Both ways of scanning: a value's, and a key's along with its summary bit.
+    fn control_bytes_are_found_at_every_length_and_place() {
+        let expect = |b: &[u8]| b.iter().any(|&c| c < 0x0E);
+        // Both ways of checking: a value's, and a key's along with its summary bit.
         let scan = |b: &[u8]| {
             let (_, as_key) = Fields::default().mark(b);
-            assert_eq!(as_key, scan(b), "{b:?} as a key");
+            assert_eq!(as_key, has_control(b), "{b:?} as a key");
             as_key
         };
         // Every length up to three words and then some, with each interesting byte at each

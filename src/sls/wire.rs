@@ -426,8 +426,7 @@ mod tests {
             let mut logs = Vec::new();
             g.for_each_log(|log| {
                 let mut c = Vec::new();
-                let (time, time_ns) =
-                    log.read_fields(|k, v| c.push((k.to_vec(), v.to_vec())))?;
+                let (time, time_ns) = log.read_fields(|k, v| c.push((k.to_vec(), v.to_vec())))?;
                 logs.push((time, time_ns, c));
                 Ok(())
             })?;

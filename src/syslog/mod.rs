@@ -7,7 +7,6 @@ pub mod format;
 pub mod frame;
 pub mod header;
 pub mod pool;
-pub mod sendq;
 pub mod tls;
 pub mod transport;
 

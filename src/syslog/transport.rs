@@ -14,8 +14,8 @@ use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
 
 use super::frame::Batch;
-use super::sendq;
 use super::tls::Tls;
+use crate::sys;
 
 /// A byte stream both ways (TCP or TLS over TCP).
 trait Duplex: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
@@ -535,7 +535,7 @@ impl Sender {
     /// UDP, or when the kernel cannot tell (the socket already reset).
     pub fn acknowledged(&self) -> Option<u64> {
         let tcp = self.tcp()?;
-        let queued = sendq::unacknowledged(&tcp.stream).ok()?;
+        let queued = sys::unacknowledged(&tcp.stream).ok()?;
         Some(tcp.written.saturating_sub(queued))
     }
 
@@ -557,7 +557,7 @@ impl Sender {
         let mut pause = Duration::from_millis(1);
         loop {
             if !self.is_open() {
-                let queued = self.tcp().map(|t| sendq::unacknowledged(&t.stream));
+                let queued = self.tcp().map(|t| sys::unacknowledged(&t.stream));
                 let unacked = match queued {
                     Some(Ok(n)) => format!("{n} of {written} bytes"),
                     _ => format!("some of {written} bytes"),
@@ -566,7 +566,7 @@ impl Sender {
                     "the receiver closed or reset the connection with {unacked} not acknowledged"
                 )));
             }
-            let queued = match self.tcp().map(|t| sendq::unacknowledged(&t.stream)) {
+            let queued = match self.tcp().map(|t| sys::unacknowledged(&t.stream)) {
                 Some(Ok(n)) => n,
                 Some(Err(e)) => return Err(broken(format!("cannot read the send queue: {e}"))),
                 None => 0,
