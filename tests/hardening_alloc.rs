@@ -8,11 +8,11 @@
 mod support;
 
 use bytes::Bytes;
-use sls_syslog_devkit::alloc::{largest_allocation, largest_allocation_async, Tracking};
 use sls_syslog::devkit::sls_server::{cursor, Account, Fault};
 use sls_syslog::secret::Secret;
 use sls_syslog::sls::codec::{self, CodecError};
 use sls_syslog::sls::{Client, Credentials, Endpoint, SlsError};
+use sls_syslog_devkit::alloc::{largest_allocation, largest_allocation_async, Tracking};
 use support::function::start_sls;
 
 #[global_allocator]
